@@ -1,0 +1,94 @@
+"""Fixtures for the black-box contract tests.
+
+The target comes from the environment (SUPABASE_URL, SUPABASE_ANON_KEY,
+SUPABASE_SERVICE_ROLE_KEY, optionally SUPABASE_DB_URL and SUPABASE_FUNCTIONS_URL). With none
+set, a session fixture starts an embedded stack and always tears it down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+from supabase import Client, create_client
+
+from toolkit import stack
+from toolkit.config import Target
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--allow-writes",
+        action="store_true",
+        help="run tests marked `writes` against a target that is not embedded",
+    )
+
+
+@pytest.fixture(scope="session")
+def embedded() -> bool:
+    """True when the tests own the target (an embedded stack they started)."""
+    return not os.environ.get("SUPABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def target(embedded: bool) -> Iterator[Target]:
+    """The project under test: the environment's, or a fresh migrated embedded stack."""
+    if not embedded:
+        yield Target.from_env(os.environ)
+        return
+    with stack.temporary(functions=False) as state:
+        yield Target.from_env(state.env())
+
+
+@pytest.fixture(scope="session")
+def baseline_target() -> Iterator[Target]:
+    """Always embedded: the pre-cutover schema, where anon can read every visitor's chat."""
+    with stack.temporary(baseline_only=True, functions=False) as state:
+        yield Target.from_env(state.env())
+
+
+@pytest.fixture(autouse=True)
+def _guard_writes(request: pytest.FixtureRequest, embedded: bool) -> None:
+    if request.node.get_closest_marker("writes") and not (
+        embedded or request.config.getoption("--allow-writes")
+    ):
+        pytest.skip("writes to the target; pass --allow-writes to run against it")
+
+
+@pytest.fixture(scope="session")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10.0) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def anon_client(target: Target) -> Iterator[Client]:
+    """supabase-py with the anon key, as the widget's users would call it."""
+    client = create_client(target.url, target.anon_key)
+    yield client
+    client.postgrest.aclose()
+
+
+@pytest.fixture(scope="session")
+def service_client(target: Target) -> Iterator[Client]:
+    """supabase-py with the service-role key."""
+    client = create_client(target.url, target.service_role_key)
+    yield client
+    client.postgrest.aclose()
+
+
+@pytest.fixture()
+def db(target: Target) -> Iterator[psycopg.Connection]:
+    """A superuser connection for catalog checks (skipped without SUPABASE_DB_URL)."""
+    if target.db_url is None:
+        pytest.skip("SUPABASE_DB_URL is not set: catalog checks need a database URL")
+    with psycopg.connect(target.db_url, autocommit=True) as conn:
+        yield conn
+
+
+def auth_headers(key: str | None) -> dict[str, str]:
+    """The headers supabase-js / supabase-py send with a key (none for a keyless request)."""
+    return {"apikey": key, "Authorization": f"Bearer {key}"} if key else {}

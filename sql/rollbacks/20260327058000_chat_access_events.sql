@@ -1,0 +1,2 @@
+-- Rollback: the rollout report loses its history.
+drop table if exists public.chat_access_events;

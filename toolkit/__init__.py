@@ -1,0 +1,31 @@
+"""chat-toolkit: token-scoped visitor chat for Supabase."""
+
+from .config import ServerSettings, Target, load_environment
+from .errors import (
+    ConfigError,
+    Forbidden,
+    FunctionError,
+    InvalidRequest,
+    MigrationError,
+    StackError,
+    TokenRequired,
+    ToolkitError,
+    Unauthorized,
+    UpstreamUnavailable,
+)
+
+__all__ = [
+    "ConfigError",
+    "Forbidden",
+    "FunctionError",
+    "InvalidRequest",
+    "MigrationError",
+    "ServerSettings",
+    "StackError",
+    "Target",
+    "TokenRequired",
+    "ToolkitError",
+    "Unauthorized",
+    "UpstreamUnavailable",
+    "load_environment",
+]

@@ -1,0 +1,179 @@
+"""Configuration, read once from the environment (and `.env`) at the edge and passed in.
+
+A missing or malformed variable is a ConfigError whose message names it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+__all__ = ["ServerSettings", "Target", "load_environment"]
+
+Env = Mapping[str, str]
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def load_environment(env_file: str | Path | None = None) -> dict[str, str]:
+    """The process environment over the dotenv file (`.env` in the working folder by default).
+
+    Variables already set in the environment win, as with python-dotenv's defaults.
+    """
+    path = Path(env_file) if env_file is not None else Path(".env")
+    if env_file is not None and not path.is_file():
+        raise ConfigError(f"env file {path} does not exist")
+    values = (
+        {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+    )
+    values.update(os.environ)
+    return values
+
+
+def _require(env: Env, name: str, hint: str = "") -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set{hint}")
+    return value
+
+
+def _url(env: Env, name: str, default: str | None = None) -> str:
+    value = env.get(name, "").strip() or default
+    if value is None:
+        raise ConfigError(
+            f"{name} is not set (e.g. http://127.0.0.1:54321; `chat-toolkit stack env` prints one)"
+        )
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"{name}={value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _flag(env: Env, name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _number(env: Env, name: str, default: float, *, minimum: float = 0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Supabase project to talk to as a client: embedded, `supabase start`, or live."""
+
+    url: str
+    anon_key: str
+    service_role_key: str
+    functions_url: str
+    db_url: str | None
+    jwt_secret: str | None
+
+    @classmethod
+    def from_env(cls, env: Env) -> Target:
+        url = _url(env, "SUPABASE_URL")
+        db_url = env.get("SUPABASE_DB_URL", "").strip() or None
+        if db_url is not None and urlparse(db_url).scheme not in ("postgres", "postgresql"):
+            raise ConfigError("SUPABASE_DB_URL is not a postgresql:// URL")
+        return cls(
+            url=url,
+            anon_key=_require(env, "SUPABASE_ANON_KEY"),
+            service_role_key=_require(env, "SUPABASE_SERVICE_ROLE_KEY"),
+            functions_url=_url(env, "SUPABASE_FUNCTIONS_URL", f"{url}/functions/v1"),
+            db_url=db_url,
+            jwt_secret=env.get("SUPABASE_JWT_SECRET", "").strip() or None,
+        )
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything the functions server needs, with CONTRACT §7's defaults."""
+
+    supabase_url: str
+    service_role_key: str
+    jwt_secret: str | None
+    verify_jwt: bool = True
+    enforce_token: bool = False
+    allow_bootstrap: bool = True
+    responder: str = "rules"
+    rules_reply: str = "Thanks for your message! A member of our team will follow up here shortly."
+    faq_file: str | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout: float = 15.0
+    cors_origins: tuple[str, ...] = ("*",)
+    max_body_bytes: int = 64 * 1024
+    rest_timeout: float = 5.0
+    typing_ttl_seconds: int = 8
+
+    @classmethod
+    def from_env(cls, env: Env) -> ServerSettings:
+        verify_jwt = _flag(env, "FUNCTIONS_VERIFY_JWT", True)
+        jwt_secret = env.get("SUPABASE_JWT_SECRET", "").strip() or None
+        if verify_jwt and jwt_secret is None:
+            raise ConfigError(
+                "SUPABASE_JWT_SECRET is not set; it is needed to verify callers' JWTs "
+                "(or set FUNCTIONS_VERIFY_JWT=false behind a gateway that checks them)"
+            )
+        responder = env.get("CHAT_RESPONDER", "rules").strip().lower() or "rules"
+        if responder not in ("rules", "openai", "none"):
+            raise ConfigError(f"CHAT_RESPONDER={responder!r} must be rules, openai or none")
+        openai_key = env.get("OPENAI_API_KEY", "").strip() or None
+        if responder == "openai" and openai_key is None:
+            raise ConfigError("OPENAI_API_KEY is not set (needed by CHAT_RESPONDER=openai)")
+        origins = tuple(
+            o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "*").split(",") if o.strip()
+        )
+        faq_file = env.get("CHAT_FAQ_FILE", "").strip() or None
+        if faq_file is not None and not Path(faq_file).is_file():
+            raise ConfigError(f"CHAT_FAQ_FILE={faq_file!r} does not exist")
+        defaults = cls(supabase_url="", service_role_key="", jwt_secret=None)
+        return cls(
+            supabase_url=_url(env, "SUPABASE_URL"),
+            service_role_key=_require(env, "SUPABASE_SERVICE_ROLE_KEY"),
+            jwt_secret=jwt_secret,
+            verify_jwt=verify_jwt,
+            enforce_token=_flag(env, "ENFORCE_VISITOR_CONVERSATION_TOKEN", False),
+            allow_bootstrap=_flag(env, "CHAT_SYNC_ALLOW_BOOTSTRAP", True),
+            responder=responder,
+            rules_reply=env.get("CHAT_RULES_REPLY", "").strip() or defaults.rules_reply,
+            faq_file=faq_file,
+            openai_base_url=_url(env, "OPENAI_BASE_URL", defaults.openai_base_url),
+            openai_api_key=openai_key,
+            openai_model=env.get("OPENAI_MODEL", "").strip() or defaults.openai_model,
+            openai_timeout=_number(
+                env, "OPENAI_TIMEOUT_SECONDS", defaults.openai_timeout, minimum=1
+            ),
+            cors_origins=origins or ("*",),
+            max_body_bytes=int(
+                _number(env, "CHAT_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1024)
+            ),
+            rest_timeout=_number(
+                env, "SUPABASE_REST_TIMEOUT_SECONDS", defaults.rest_timeout, minimum=0.1
+            ),
+            typing_ttl_seconds=int(
+                _number(env, "CHAT_TYPING_TTL_SECONDS", defaults.typing_ttl_seconds, minimum=1)
+            ),
+        )

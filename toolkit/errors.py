@@ -1,0 +1,97 @@
+"""The toolkit's one error hierarchy.
+
+    ToolkitError                    anything the toolkit reports to a person
+    ├── ConfigError                 a missing or malformed setting (names the variable)
+    ├── StackError                  the embedded stack could not start, stop or be found
+    ├── MigrationError              a migration was refused or failed (the database is unchanged)
+    └── FunctionError               an answer of the edge functions, with HTTP status and code
+        ├── InvalidRequest          400 invalid_request
+        ├── Unauthorized            401 unauthorized (no or bad Authorization JWT)
+        ├── TokenRequired           401 token_required
+        ├── Forbidden               403 forbidden (wrong token and unknown conversation alike)
+        ├── MethodNotAllowed        405 method_not_allowed
+        ├── PayloadTooLarge         413 payload_too_large
+        ├── RateLimited             429 rate_limited
+        └── UpstreamUnavailable     503 upstream_unavailable (Supabase REST down or slow)
+
+The CLI prints `str(error)` on one line; the functions server renders a FunctionError as
+`{"error": message, "code": code}` in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "Forbidden",
+    "FunctionError",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "MigrationError",
+    "PayloadTooLarge",
+    "RateLimited",
+    "StackError",
+    "TokenRequired",
+    "ToolkitError",
+    "Unauthorized",
+    "UpstreamUnavailable",
+]
+
+
+class ToolkitError(Exception):
+    """Base of every error the toolkit raises on purpose."""
+
+
+class ConfigError(ToolkitError):
+    """A setting is missing or malformed."""
+
+
+class StackError(ToolkitError):
+    """The embedded stack could not be started, stopped or found."""
+
+
+class MigrationError(ToolkitError):
+    """A migration was refused or failed; nothing was changed."""
+
+
+class FunctionError(ToolkitError):
+    """An error answer of an edge function."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class InvalidRequest(FunctionError):
+    status, code = 400, "invalid_request"
+
+
+class Unauthorized(FunctionError):
+    status, code = 401, "unauthorized"
+
+
+class TokenRequired(FunctionError):
+    status, code = 401, "token_required"
+
+
+class Forbidden(FunctionError):
+    status, code = 403, "forbidden"
+
+
+class MethodNotAllowed(FunctionError):
+    status, code = 405, "method_not_allowed"
+
+
+class PayloadTooLarge(FunctionError):
+    status, code = 413, "payload_too_large"
+
+
+class RateLimited(FunctionError):
+    status, code = 429, "rate_limited"
+
+
+class UpstreamUnavailable(FunctionError):
+    status, code = 503, "upstream_unavailable"
