@@ -8,7 +8,12 @@ set, a session fixture starts an embedded stack and always tears it down.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -39,7 +44,7 @@ def target(embedded: bool) -> Iterator[Target]:
     if not embedded:
         yield Target.from_env(os.environ)
         return
-    with stack.temporary(functions=False) as state:
+    with stack.temporary() as state:
         yield Target.from_env(state.env())
 
 
@@ -87,6 +92,46 @@ def db(target: Target) -> Iterator[psycopg.Connection]:
         pytest.skip("SUPABASE_DB_URL is not set: catalog checks need a database URL")
     with psycopg.connect(target.db_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def serve(target: Target) -> Iterator[Callable[..., str]]:
+    """Start an extra `chat-toolkit serve` with other settings; returns its functions URL.
+
+    Servers are shared per settings for the session and always stopped at its end.
+    """
+    if target.jwt_secret is None:
+        pytest.skip("SUPABASE_JWT_SECRET is needed to run extra function servers")
+    running: dict[frozenset[tuple[str, str]], str] = {}
+    processes: list[subprocess.Popen[bytes]] = []
+    logs = Path(tempfile.mkdtemp(prefix="chat-toolkit-serve-"))
+
+    def start(**settings: str) -> str:
+        key = frozenset(settings.items())
+        if key not in running:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            env = {
+                "SUPABASE_URL": target.url,
+                "SUPABASE_SERVICE_ROLE_KEY": target.service_role_key,
+                "SUPABASE_JWT_SECRET": target.jwt_secret or "",
+                **settings,
+            }
+            processes.append(stack.serve_functions(env, port, logs / f"serve-{port}.log"))
+            running[key] = f"http://127.0.0.1:{port}/functions/v1"
+        return running[key]
+
+    yield start
+    for proc in processes:
+        stack.stop_functions(proc)
+
+
+def call(
+    http: httpx.Client, functions_url: str, name: str, body: Any, key: str | None
+) -> httpx.Response:
+    """POST a JSON body to a function, as supabase-js's functions.invoke does."""
+    return http.post(f"{functions_url}/{name}", json=body, headers=auth_headers(key))
 
 
 def auth_headers(key: str | None) -> dict[str, str]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import migrations, probes, stack
-from .config import ServerSettings, load_environment
+from .config import load_environment
 from .errors import ToolkitError
 
 __all__ = ["main"]
@@ -126,8 +126,9 @@ def _migrate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .functions.server import run
 
-    settings = ServerSettings.from_env(load_environment(args.env_file))
-    run(settings, host=args.host, port=args.port, workers=args.workers)
+    if args.workers < 1:
+        raise ToolkitError("--workers must be at least 1")
+    run(load_environment(args.env_file), host=args.host, port=args.port, workers=args.workers)
     return 0
 
 

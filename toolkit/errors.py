@@ -9,6 +9,7 @@
         ├── Unauthorized            401 unauthorized (no or bad Authorization JWT)
         ├── TokenRequired           401 token_required
         ├── Forbidden               403 forbidden (wrong token and unknown conversation alike)
+        ├── NotFound                404 not_found (no such function)
         ├── MethodNotAllowed        405 method_not_allowed
         ├── PayloadTooLarge         413 payload_too_large
         ├── RateLimited             429 rate_limited
@@ -27,6 +28,7 @@ __all__ = [
     "InvalidRequest",
     "MethodNotAllowed",
     "MigrationError",
+    "NotFound",
     "PayloadTooLarge",
     "RateLimited",
     "StackError",
@@ -79,6 +81,10 @@ class TokenRequired(FunctionError):
 
 class Forbidden(FunctionError):
     status, code = 403, "forbidden"
+
+
+class NotFound(FunctionError):
+    status, code = 404, "not_found"
 
 
 class MethodNotAllowed(FunctionError):

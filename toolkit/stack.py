@@ -36,7 +36,9 @@ __all__ = [
     "StackState",
     "down",
     "read_state",
+    "serve_functions",
     "status",
+    "stop_functions",
     "temporary",
     "up",
     "wait_foreground",
@@ -406,12 +408,24 @@ def _start_postgrest(state: StackState, binaries: dict[str, Path]) -> None:
         )
     )
     _spawn(state, "postgrest", [str(binaries["postgrest"]), str(conf)])
-    _wait_ready(state, "postgrest", f"http://127.0.0.1:{state.ports['rest_admin']}/ready")
+    _wait_ready(
+        f"http://127.0.0.1:{state.ports['rest_admin']}/ready",
+        state.pids["postgrest"],
+        "postgrest",
+        directory / "logs" / "postgrest.log",
+    )
 
 
 def _start_functions(state: StackState, options: StackOptions) -> None:
-    env = {**os.environ, **state.env(), **options.functions_env}
-    env["SUPABASE_URL"] = f"http://127.0.0.1:{state.ports['api']}"
+    env = {**state.env(), **options.functions_env}
+    log = Path(state.directory) / "logs" / "functions.log"
+    proc = serve_functions(env, state.ports["functions"], log)
+    state.pids["functions"] = proc.pid
+    _save_state(state)
+
+
+def serve_functions(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start `chat-toolkit serve` on 127.0.0.1:port with these settings; return once ready."""
     argv = [
         sys.executable,
         "-m",
@@ -420,13 +434,35 @@ def _start_functions(state: StackState, options: StackOptions) -> None:
         "--host",
         "127.0.0.1",
         "--port",
-        str(state.ports["functions"]),
+        str(port),
     ]
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    _spawn(state, "functions", argv, env)
-    _wait_ready(
-        state, "functions", f"http://127.0.0.1:{state.ports['functions']}/functions/v1/openapi.json"
+    full_env = {**os.environ, **env}
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO_ROOT), full_env.get("PYTHONPATH")])
     )
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    try:
+        _wait_ready(
+            f"http://127.0.0.1:{port}/functions/v1/openapi.json", proc.pid, "functions", log
+        )
+    except StackError:
+        _terminate(proc.pid)
+        raise
+    return proc
+
+
+def stop_functions(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server started by serve_functions."""
+    _terminate(proc.pid)
 
 
 def _start_nginx(state: StackState, binaries: dict[str, Path], functions: bool) -> None:
@@ -446,7 +482,9 @@ def _start_nginx(state: StackState, binaries: dict[str, Path], functions: bool) 
             str(directory / "logs" / "nginx.log"),
         ],
     )
-    _wait_ready(state, "nginx", f"{state.api_url}/rest/v1/")
+    _wait_ready(
+        f"{state.api_url}/rest/v1/", state.pids["nginx"], "nginx", directory / "logs" / "nginx.log"
+    )
 
 
 def _nginx_conf(state: StackState, functions: bool) -> str:
@@ -514,10 +552,9 @@ http {{
 # -- process helpers --------------------------------------------------------------------
 
 
-def _wait_ready(state: StackState, part: str, url: str) -> None:
+def _wait_ready(url: str, pid: int, part: str, log: Path) -> None:
     """Poll `url` until it answers 2xx; fail with the part's log tail if it dies or times out."""
     deadline = time.monotonic() + _READY_TIMEOUT
-    pid = state.pids[part]
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if not _is_ours(pid, part):
@@ -526,7 +563,6 @@ def _wait_ready(state: StackState, part: str, url: str) -> None:
                 if client.get(url).is_success:
                     return
             time.sleep(0.05)
-    log = Path(state.directory) / "logs" / f"{part}.log"
     raise StackError(f"{part} did not become ready: {_tail(log) or 'no output'} (log: {log})")
 
 

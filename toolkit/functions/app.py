@@ -1,0 +1,174 @@
+"""The functions server: an ASGI app answering POST /functions/v1/<name> like Supabase's
+edge runtime (verify_jwt, CORS, body limit), with every error rendered in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..config import ServerSettings
+from ..errors import (
+    FunctionError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
+from ..keys import role_of
+from .chat_message import MessagePolicy, handle_chat_message
+from .openapi import openapi_document
+from .requests import parse_json_object, parse_message, parse_sync
+from .responders import build_responder
+from .store import ChatStore
+from .visitor_sync import SyncPolicy, chat_visitor_sync
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("toolkit.functions")
+
+CORS_ALLOW_HEADERS = "authorization, x-client-info, apikey, content-type"
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def create_app(settings: ServerSettings) -> Starlette:
+    """Build the app; the REST client and responder are made once, at start-up."""
+    handlers: dict[str, Handler] = {}
+    openapi_body = orjson.dumps(openapi_document())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        store = ChatStore(
+            settings.supabase_url, settings.service_role_key, timeout=settings.rest_timeout
+        )
+        async with httpx.AsyncClient() as responder_client:
+            responder = build_responder(settings, responder_client)
+            message_policy = MessagePolicy(enforce_token=settings.enforce_token)
+            sync_policy = SyncPolicy(settings.allow_bootstrap, settings.typing_ttl_seconds)
+
+            async def message(data: dict[str, Any]) -> dict[str, Any]:
+                return await handle_chat_message(
+                    parse_message(data), store, responder, message_policy
+                )
+
+            async def sync(data: dict[str, Any]) -> dict[str, Any]:
+                return await chat_visitor_sync(parse_sync(data), store, sync_policy)
+
+            handlers.update({"handle-chat-message": message, "chat-visitor-sync": sync})
+            try:
+                yield
+            finally:
+                await store.aclose()
+
+    async def openapi(request: Request) -> Response:
+        return Response(
+            openapi_body, media_type="application/json", headers=_cors(settings, request)
+        )
+
+    async def function(request: Request) -> Response:
+        name = request.path_params["name"]
+        started = time.perf_counter()
+        status, conversation = 500, None
+        try:
+            if name not in handlers:
+                raise NotFound(f"function {name!r} not found")
+            if request.method == "OPTIONS":
+                status = 200
+                return Response("ok", headers=_cors(settings, request, preflight=True))
+            if request.method != "POST":
+                raise MethodNotAllowed(
+                    "only POST and OPTIONS are allowed", headers={"Allow": "POST, OPTIONS"}
+                )
+            _verify_jwt(settings, request)
+            data = parse_json_object(await _read_body(request, settings.max_body_bytes))
+            conversation = data.get("conversationId")
+            body = await handlers[name](data)
+            conversation = body.get("conversationId") or conversation
+            status = 200
+            return _json(200, body, _cors(settings, request))
+        except FunctionError as exc:
+            status = exc.status
+            headers = {**_cors(settings, request), **exc.headers}
+            return _json(exc.status, {"error": exc.message, "code": exc.code}, headers)
+        except Exception:
+            log.exception("unhandled error in %s", name)
+            return _json(
+                500, {"error": "internal error", "code": "internal_error"}, _cors(settings, request)
+            )
+        finally:
+            log.info(
+                '{"fn":"%s","status":%d,"ms":%.1f,"conversation":%s}',
+                name,
+                status,
+                (time.perf_counter() - started) * 1000,
+                orjson.dumps(conversation if isinstance(conversation, str) else None).decode(),
+            )
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+    return Starlette(
+        routes=[
+            Route("/functions/v1/openapi.json", openapi, methods=["GET"]),
+            Route("/functions/v1/{name}", function, methods=methods),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _cors(settings: ServerSettings, request: Request, *, preflight: bool = False) -> dict[str, str]:
+    """Supabase's function CORS headers; with an allowlist, only listed origins are echoed."""
+    headers = {"Access-Control-Allow-Headers": CORS_ALLOW_HEADERS}
+    if preflight:
+        headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        headers["Access-Control-Max-Age"] = "86400"
+    if "*" in settings.cors_origins:
+        headers["Access-Control-Allow-Origin"] = "*"
+        return headers
+    headers["Vary"] = "Origin"
+    origin = request.headers.get("origin")
+    if origin in settings.cors_origins:
+        headers["Access-Control-Allow-Origin"] = origin
+    return headers
+
+
+def _verify_jwt(settings: ServerSettings, request: Request) -> None:
+    """As the edge runtime's verify_jwt: a valid API-role JWT in Authorization, or 401."""
+    if not settings.verify_jwt:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing authorization header")
+    assert settings.jwt_secret is not None
+    if role_of(token.strip(), settings.jwt_secret) is None:
+        raise Unauthorized("invalid JWT")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is larger than {limit} bytes")
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body is larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise InvalidRequest("the request body was cut off") from None
+    return b"".join(chunks)

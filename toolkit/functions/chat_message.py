@@ -1,0 +1,90 @@
+"""handle-chat-message (CONTRACT §4): create or continue a conversation, store the
+visitor's message, and answer it (or leave it to the team)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Forbidden, TokenRequired
+from ..tokens import hash_token, mint_token, token_matches
+from .requests import MessageRequest
+from .responders import Reply, Responder
+from .store import ChatStore, Conversation
+
+__all__ = ["MessagePolicy", "handle_chat_message"]
+
+AI_NAME = "Assistant"
+ESCALATION_NOTICE = (
+    "Thanks for waiting. A member of our team has been notified and will reply here."
+)
+
+
+@dataclass(frozen=True)
+class MessagePolicy:
+    enforce_token: bool
+
+
+async def handle_chat_message(
+    request: MessageRequest, store: ChatStore, responder: Responder, policy: MessagePolicy
+) -> dict[str, Any]:
+    token: str | None
+    if request.conversation_id is None:
+        token = mint_token()
+        conversation = await store.create_conversation(
+            request.visitor_id, request.visitor_name, request.visitor_email, hash_token(token)
+        )
+        events = ["token_issued"]
+    else:
+        conversation, token, events = await _continue(request, store, policy)
+
+    message_id, stored = await store.add_visitor_message(
+        conversation.id, request.visitor_name, request.message, request.client_message_id
+    )
+    await store.record_events(conversation.id, events)
+    reply = Reply()
+    status = conversation.status
+    if stored:
+        if not conversation.human_handled:
+            reply = await responder.reply(request.message)
+        rows = [("ai", AI_NAME, reply.text)] if reply.text else []
+        if reply.escalation_reason:
+            rows.append(("system", "System", ESCALATION_NOTICE))
+        if rows:
+            await store.add_messages(conversation.id, rows)
+        status = await store.touch(conversation.id, reply.escalation_reason)
+
+    body: dict[str, Any] = {
+        "success": True,
+        "conversationId": conversation.id,
+        "messageId": message_id,
+        "reply": reply.text,
+        "status": status,
+        "escalated": status == "escalated",
+    }
+    if token is not None:
+        body["conversationToken"] = token
+    return body
+
+
+async def _continue(
+    request: MessageRequest, store: ChatStore, policy: MessagePolicy
+) -> tuple[Conversation, str | None, list[str]]:
+    """Look the conversation up by id *and* visitor and apply the token rules."""
+    assert request.conversation_id is not None
+    conversation = await store.find_conversation(request.conversation_id, request.visitor_id)
+    if request.token is not None:
+        # Unknown conversation and wrong token are one and the same answer.
+        if conversation is None or not token_matches(request.token, conversation.access_token_hash):
+            raise Forbidden("conversation not found or token invalid")
+        return conversation, request.token, []
+    if conversation is None:
+        raise Forbidden("conversation not found or token invalid")
+    if policy.enforce_token:
+        raise TokenRequired("conversationToken is required for this conversation")
+    if conversation.access_token_hash is None:
+        token = mint_token()
+        if await store.claim_token(conversation.id, hash_token(token)):
+            return conversation, token, ["tokenless_accepted", "token_issued"]
+    # Rollout compatibility: accept the message, but never hand out or replace a token.
+    return conversation, None, ["tokenless_accepted"]

@@ -1,0 +1,234 @@
+"""All chat data I/O: PostgREST requests with the service-role key, one client per process.
+
+This is the single boundary where failures of the REST layer become UpstreamUnavailable
+(503); nothing about them (SQL, hosts, stack traces) travels further than the server log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+from postgrest import AsyncPostgrestClient, ReturnMethod
+from postgrest.exceptions import APIError
+
+from ..cursor import Since
+from ..errors import UpstreamUnavailable
+
+__all__ = ["ChatStore", "Conversation"]
+
+log = logging.getLogger("toolkit.functions")
+T = TypeVar("T")
+
+_CONVERSATION_FIELDS = "id,status,assigned_to,access_token_hash"
+_MESSAGE_FIELDS = "id,created_at"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    status: str
+    assigned_to: str | None
+    access_token_hash: str | None
+
+    @property
+    def human_handled(self) -> bool:
+        """Escalated or assigned: the AI stays quiet."""
+        return self.status == "escalated" or self.assigned_to is not None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class ChatStore:
+    """The functions' only way to the data, through Supabase's REST API."""
+
+    def __init__(self, supabase_url: str, service_role_key: str, *, timeout: float) -> None:
+        self._rest = AsyncPostgrestClient(
+            f"{supabase_url}/rest/v1",
+            headers={
+                "apikey": service_role_key,
+                "Authorization": f"Bearer {service_role_key}",
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+            },
+            timeout=timeout,
+            retry_enabled=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._rest.aclose()
+
+    async def find_conversation(self, conversation_id: str, visitor_id: str) -> Conversation | None:
+        """The conversation with this id *and* visitor, or None."""
+        rows = await self._run(
+            self._rest.from_("chat_conversations")
+            .select(_CONVERSATION_FIELDS)
+            .eq("id", conversation_id)
+            .eq("visitor_id", visitor_id)
+            .limit(1)
+            .execute()
+        )
+        return Conversation(**rows[0]) if rows else None
+
+    async def create_conversation(
+        self, visitor_id: str, name: str | None, email: str | None, token_hash: str
+    ) -> Conversation:
+        row = {
+            "visitor_id": visitor_id,
+            "visitor_name": name,
+            "visitor_email": email,
+            "access_token_hash": token_hash,
+            "last_message_at": _now(),
+        }
+        rows = await self._run(
+            self._rest.from_("chat_conversations")
+            .insert(row)
+            .select(_CONVERSATION_FIELDS)
+            .execute()
+        )
+        return Conversation(**rows[0])
+
+    async def claim_token(
+        self, conversation_id: str, token_hash: str, visitor_id: str | None = None
+    ) -> bool:
+        """Store a hash only where none exists, atomically; True when this call stored it."""
+        query = (
+            self._rest.from_("chat_conversations")
+            .update({"access_token_hash": token_hash, "updated_at": _now()})
+            .eq("id", conversation_id)
+            .is_("access_token_hash", "null")
+        )
+        if visitor_id is not None:
+            query = query.eq("visitor_id", visitor_id)
+        return bool(await self._run(query.select("id").execute()))
+
+    async def conversation_exists(self, conversation_id: str, visitor_id: str) -> bool:
+        rows = await self._run(
+            self._rest.from_("chat_conversations")
+            .select("id")
+            .eq("id", conversation_id)
+            .eq("visitor_id", visitor_id)
+            .limit(1)
+            .execute()
+        )
+        return bool(rows)
+
+    async def add_visitor_message(
+        self, conversation_id: str, name: str | None, text: str, client_message_id: str | None
+    ) -> tuple[str, bool]:
+        """Store the visitor's message; returns (message id, stored now).
+
+        A repeated clientMessageId stores nothing and returns the first message's id.
+        """
+        row = {
+            "conversation_id": conversation_id,
+            "sender_type": "visitor",
+            "sender_name": name,
+            "message_text": text,
+            "client_message_id": client_message_id,
+        }
+        table = self._rest.from_("chat_messages")
+        if client_message_id is None:
+            rows = await self._run(table.insert(row).select("id").execute())
+            return rows[0]["id"], True
+        rows = await self._run(
+            table.upsert(
+                row, on_conflict="conversation_id,client_message_id", ignore_duplicates=True
+            )
+            .select("id")
+            .execute()
+        )
+        if rows:
+            return rows[0]["id"], True
+        existing = await self._run(
+            self._rest.from_("chat_messages")
+            .select("id")
+            .eq("conversation_id", conversation_id)
+            .eq("client_message_id", client_message_id)
+            .limit(1)
+            .execute()
+        )
+        return existing[0]["id"], False
+
+    async def add_messages(
+        self, conversation_id: str, messages: list[tuple[str, str, str]]
+    ) -> None:
+        """Store (sender_type, sender_name, text) rows in one request."""
+        rows = [
+            {
+                "conversation_id": conversation_id,
+                "sender_type": t,
+                "sender_name": n,
+                "message_text": m,
+            }
+            for t, n, m in messages
+        ]
+        await self._run(
+            self._rest.from_("chat_messages").insert(rows, returning=ReturnMethod.minimal).execute()
+        )
+
+    async def touch(self, conversation_id: str, escalation_reason: str | None) -> str:
+        """Record a new message on the conversation (and escalate it); returns the status."""
+        now = _now()
+        changes: dict[str, Any] = {"last_message_at": now, "updated_at": now}
+        if escalation_reason is not None:
+            changes |= {
+                "status": "escalated",
+                "escalated_at": now,
+                "escalation_reason": escalation_reason,
+                "ai_handled": False,
+            }
+        rows = await self._run(
+            self._rest.from_("chat_conversations")
+            .update(changes)
+            .eq("id", conversation_id)
+            .select("status")
+            .execute()
+        )
+        return str(rows[0]["status"]) if rows else "active"
+
+    async def record_events(self, conversation_id: str, events: list[str]) -> None:
+        """Append rollout events (no token material) in one insert."""
+        if events:
+            rows = [{"conversation_id": conversation_id, "event": e} for e in events]
+            await self._run(
+                self._rest.from_("chat_access_events")
+                .insert(rows, returning=ReturnMethod.minimal)
+                .execute()
+            )
+
+    async def sync(
+        self, conversation_id: str, token_hash: str, since: Since | None, typing_ttl: int
+    ) -> dict[str, Any] | None:
+        """Token check, messages and typing in one round trip; None when the token is wrong."""
+        params: dict[str, Any] = {
+            "p_conversation_id": conversation_id,
+            "p_token_hash": token_hash,
+            "p_typing_ttl_seconds": typing_ttl,
+        }
+        if since is not None and since.after_xid is not None:
+            params["p_after_xid"] = str(since.after_xid)
+        if since is not None and since.timestamp is not None:
+            params["p_since"] = since.timestamp.isoformat()
+        result = await self._run(self._rest.rpc("chat_visitor_sync", params).execute())
+        return result if isinstance(result, dict) else None
+
+    async def _run(self, request: Awaitable[Any]) -> Any:
+        try:
+            response = await request
+        except (APIError, httpx.HTTPError, ValueError) as exc:
+            log.warning("rest_error %s: %s", type(exc).__name__, _describe(exc))
+            raise UpstreamUnavailable("the chat service is temporarily unavailable") from exc
+        return response.data
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, APIError):
+        return f"code={exc.code} message={exc.message}"
+    return str(exc) or type(exc).__name__

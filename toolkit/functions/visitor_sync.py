@@ -1,0 +1,55 @@
+"""chat-visitor-sync (CONTRACT §5): a visitor's conversation, messages and typing state,
+for the holder of its token only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..cursor import encode_cursor
+from ..errors import Forbidden, TokenRequired, UpstreamUnavailable
+from ..tokens import hash_token, mint_token
+from .requests import SyncRequest
+from .store import ChatStore
+
+__all__ = ["SyncPolicy", "chat_visitor_sync"]
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    allow_bootstrap: bool
+    typing_ttl_seconds: int
+
+
+async def chat_visitor_sync(
+    request: SyncRequest, store: ChatStore, policy: SyncPolicy
+) -> dict[str, Any]:
+    token, minted = request.token, False
+    if token is None:
+        token = await _bootstrap(request, store, policy)
+        minted = True
+    snapshot = await store.sync(
+        request.conversation_id, hash_token(token), request.since, policy.typing_ttl_seconds
+    )
+    if snapshot is None:
+        if minted:  # the conversation vanished between mint and read
+            raise UpstreamUnavailable("the chat service is temporarily unavailable")
+        raise Forbidden("conversation not found or token invalid")
+    snapshot["cursor"] = encode_cursor(snapshot["cursor"])
+    if minted:
+        snapshot["conversationToken"] = token
+    return snapshot
+
+
+async def _bootstrap(request: SyncRequest, store: ChatStore, policy: SyncPolicy) -> str:
+    """Cutover path: mint a token for a legacy conversation whose visitorId matches."""
+    if not policy.allow_bootstrap or request.visitor_id is None:
+        raise TokenRequired("conversationToken is required")
+    token = mint_token()
+    if await store.claim_token(request.conversation_id, hash_token(token), request.visitor_id):
+        await store.record_events(request.conversation_id, ["token_bootstrapped"])
+        return token
+    if await store.conversation_exists(request.conversation_id, request.visitor_id):
+        # Already has a token: knowing the visitorId must never be enough to replace it.
+        raise TokenRequired("conversationToken is required")
+    raise Forbidden("conversation not found or token invalid")
