@@ -355,9 +355,9 @@ def _start_postgres(state: StackState, binaries: dict[str, Path], progress: Prog
 
 
 def _load_schema(state: StackState, options: StackOptions, progress: Progress) -> None:
-    local = [LOCAL_DIR / "00_supabase_roles.sql"]
-    if options.auto_expose:
-        local.append(LOCAL_DIR / "10_auto_expose_grants.sql")
+    # The chat tables predate the 2026 change, so they are always created under the
+    # classic grants; --no-auto-expose only changes what later tables get.
+    local = [LOCAL_DIR / "00_supabase_roles.sql", LOCAL_DIR / "10_auto_expose_grants.sql"]
     migrations.run_sql_files(state.db_url, [*local, *sorted(BASELINE_DIR.glob("*.sql"))])
     if not options.auto_expose:
         migrations.run_sql_files(state.db_url, [LOCAL_DIR / "20_no_auto_expose.sql"])
