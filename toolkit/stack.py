@@ -65,6 +65,7 @@ class StackOptions:
     rest_port: int = 0
     functions_port: int = 0
     functions_env: dict[str, str] = field(default_factory=dict)
+    functions_workers: int = 1
 
 
 @dataclass
@@ -143,7 +144,7 @@ def up(options: StackOptions, progress: Progress = lambda _line: None) -> StackS
         if options.functions:
             _start_functions(state, options)
             progress(f"functions   ready on 127.0.0.1:{ports['functions']}")
-        _start_nginx(state, binaries, options.functions)
+        _start_nginx(state, binaries)
         progress(f"gateway     ready on {state.api_url}")
     except BaseException:
         down(directory, quiet=True, state=state)
@@ -419,23 +420,17 @@ def _start_postgrest(state: StackState, binaries: dict[str, Path]) -> None:
 def _start_functions(state: StackState, options: StackOptions) -> None:
     env = {**state.env(), **options.functions_env}
     log = Path(state.directory) / "logs" / "functions.log"
-    proc = serve_functions(env, state.ports["functions"], log)
+    proc = serve_functions(env, state.ports["functions"], log, workers=options.functions_workers)
     state.pids["functions"] = proc.pid
     _save_state(state)
 
 
-def serve_functions(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def serve_functions(
+    env: dict[str, str], port: int, log: Path, *, workers: int = 1
+) -> subprocess.Popen[bytes]:
     """Start `chat-toolkit serve` on 127.0.0.1:port with these settings; return once ready."""
-    argv = [
-        sys.executable,
-        "-m",
-        "toolkit.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    argv = [sys.executable, "-m", "toolkit.cli", "serve", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--workers", str(workers)]
     full_env = {**os.environ, **env}
     full_env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(REPO_ROOT), full_env.get("PYTHONPATH")])
@@ -465,10 +460,10 @@ def stop_functions(proc: subprocess.Popen[bytes]) -> None:
     _terminate(proc.pid)
 
 
-def _start_nginx(state: StackState, binaries: dict[str, Path], functions: bool) -> None:
+def _start_nginx(state: StackState, binaries: dict[str, Path]) -> None:
     directory = Path(state.directory)
     conf = directory / "nginx.conf"
-    conf.write_text(_nginx_conf(state, functions))
+    conf.write_text(_nginx_conf(state))
     _spawn(
         state,
         "nginx",
@@ -487,23 +482,14 @@ def _start_nginx(state: StackState, binaries: dict[str, Path], functions: bool) 
     )
 
 
-def _nginx_conf(state: StackState, functions: bool) -> str:
+def _nginx_conf(state: StackState) -> str:
     directory = Path(state.directory)
-    unavailable = (
-        "default_type application/json; return 503 "
-        '\'{"error":"the functions server is not running","code":"upstream_unavailable"}\';'
-    )
-    functions_location = (
-        """
-    location /functions/v1/ {
-      proxy_pass http://functions;
-      proxy_read_timeout 150s;
-      proxy_intercept_errors on;
-      error_page 502 504 = @functions_down;
-    }"""
-        if functions
-        else f"""
-    location /functions/v1/ {{ {unavailable} }}"""
+    # Answers the gateway makes itself still carry Supabase's function CORS headers, so a
+    # browser widget can read them.
+    cors = (
+        "add_header Access-Control-Allow-Origin * always; "
+        'add_header Access-Control-Allow-Headers "authorization, x-client-info, apikey, '
+        'content-type" always;'
     )
     user = "user root root;" if os.geteuid() == 0 else ""
     return f"""# chat-toolkit gateway: Supabase's URL layout; no apikey check, as the CLI's Kong.
@@ -515,6 +501,7 @@ error_log {directory / "logs" / "nginx.log"} warn;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
+  log_format rest '$request_method $uri $status';
   client_body_temp_path {directory / "run"};
   proxy_temp_path {directory / "run"};
   fastcgi_temp_path {directory / "run"};
@@ -530,11 +517,24 @@ http {{
   server {{
     listen 127.0.0.1:{state.ports["api"]};
     location /rest/v1/ {{
+      access_log {directory / "logs" / "rest_access.log"} rest;
       proxy_pass http://postgrest/;
-      proxy_intercept_errors on;
       error_page 502 504 = @rest_down;
-    }}{functions_location}
-    location @functions_down {{ {unavailable} }}
+    }}
+    location /functions/v1/ {{
+      proxy_pass http://functions;
+      proxy_read_timeout 150s;
+      error_page 502 504 = @functions_down;
+      error_page 413 = @too_large;
+    }}
+    location @functions_down {{
+      default_type application/json; {cors}
+      return 503 '{{"error":"the functions server is not running","code":"upstream_unavailable"}}';
+    }}
+    location @too_large {{
+      default_type application/json; {cors}
+      return 413 '{{"error":"body is larger than the gateway accepts","code":"payload_too_large"}}';
+    }}
     location @rest_down {{
       default_type application/json;
       return 503

@@ -109,7 +109,7 @@ def _text(
 
 
 def _visitor_id(data: dict[str, Any], *, required: bool) -> str | None:
-    return _text(data, "visitorId", required=required, max_chars=MAX_VISITOR_ID_CHARS)
+    return _text(data, "visitorId", required=required, max_chars=MAX_VISITOR_ID_CHARS, strip=True)
 
 
 def _token(data: dict[str, Any]) -> str | None:
