@@ -45,7 +45,9 @@ def target(embedded: bool) -> Iterator[Target]:
     if not embedded:
         yield Target.from_env(os.environ)
         return
-    with stack.temporary() as state:
+    # Rate limits are off here: the suite makes hundreds of calls per conversation and
+    # from one address. test_rate_limits.py covers them on servers of its own.
+    with stack.temporary(functions_env={"CHAT_RATE_LIMITS": "off"}) as state:
         yield Target.from_env(state.env())
 
 
@@ -117,6 +119,7 @@ def serve(target: Target) -> Iterator[Callable[..., str]]:
                 "SUPABASE_URL": target.url,
                 "SUPABASE_SERVICE_ROLE_KEY": target.service_role_key,
                 "SUPABASE_JWT_SECRET": target.jwt_secret or "",
+                "CHAT_RATE_LIMITS": "off",
                 **settings,
             }
             processes.append(stack.serve_functions(env, port, logs / f"serve-{port}.log"))

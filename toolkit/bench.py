@@ -76,7 +76,8 @@ def run_bench(options: BenchOptions, progress: Progress) -> dict[str, Any]:
     if not Path("/usr/bin/wrk").is_file():
         raise ToolkitError("wrk not found; install the Debian package wrk (./scripts/setup.sh)")
     with stack.temporary(
-        functions_env={"CHAT_RESPONDER": "none"}, functions_workers=options.workers
+        functions_env={"CHAT_RESPONDER": "none", "CHAT_RATE_LIMITS": "off"},
+        functions_workers=options.workers,
     ) as state:
         env = state.env()
         progress(f"stack up; functions server with {options.workers} worker(s)")

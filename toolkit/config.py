@@ -5,6 +5,7 @@ A missing or malformed variable is a ConfigError whose message names it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from urllib.parse import urlparse
 from dotenv import dotenv_values
 
 from .errors import ConfigError
+from .functions.ratelimit import Network, Rate
 
 __all__ = ["ServerSettings", "Target", "load_environment"]
 
@@ -79,6 +81,28 @@ def _number(env: Env, name: str, default: float, *, minimum: float = 0) -> float
     return value
 
 
+def _rate(env: Env, name: str, default: Rate) -> Rate:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return Rate.parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} must be REQUESTS/SECONDS, e.g. 60/60") from None
+
+
+def _networks(env: Env, name: str, default: tuple[Network, ...]) -> tuple[Network, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        return tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} must be IP addresses or CIDRs, comma-separated"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Target:
     """A Supabase project to talk to as a client: embedded, `supabase start`, or live."""
@@ -106,6 +130,13 @@ class Target:
         )
 
 
+_SYNC_RATE = Rate(90, 60)  # per conversation: three tabs polling every 2 s
+_MESSAGE_RATE = Rate(20, 60)  # per conversation
+_FAILURE_RATE = Rate(20, 60)  # failed token checks, per client IP
+_CREATION_RATE = Rate(10, 60)  # new conversations, per client IP
+_LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """Everything the functions server needs, with CONTRACT §7's defaults."""
@@ -127,6 +158,12 @@ class ServerSettings:
     max_body_bytes: int = 64 * 1024
     rest_timeout: float = 5.0
     typing_ttl_seconds: int = 8
+    rate_limits: bool = True
+    rate_sync: Rate = _SYNC_RATE
+    rate_message: Rate = _MESSAGE_RATE
+    rate_token_failures: Rate = _FAILURE_RATE
+    rate_new_conversations: Rate = _CREATION_RATE
+    trusted_proxies: tuple[Network, ...] = _LOOPBACK
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
@@ -176,4 +213,14 @@ class ServerSettings:
             typing_ttl_seconds=int(
                 _number(env, "CHAT_TYPING_TTL_SECONDS", defaults.typing_ttl_seconds, minimum=1)
             ),
+            rate_limits=_flag(env, "CHAT_RATE_LIMITS", True),
+            rate_sync=_rate(env, "CHAT_RATE_SYNC", defaults.rate_sync),
+            rate_message=_rate(env, "CHAT_RATE_MESSAGE", defaults.rate_message),
+            rate_token_failures=_rate(
+                env, "CHAT_RATE_TOKEN_FAILURES", defaults.rate_token_failures
+            ),
+            rate_new_conversations=_rate(
+                env, "CHAT_RATE_NEW_CONVERSATIONS", defaults.rate_new_conversations
+            ),
+            trusted_proxies=_networks(env, "CHAT_TRUSTED_PROXIES", defaults.trusted_proxies),
         )

@@ -18,16 +18,19 @@ from starlette.routing import Route
 
 from ..config import ServerSettings
 from ..errors import (
+    Forbidden,
     FunctionError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    TokenRequired,
     Unauthorized,
 )
 from ..keys import role_of
 from .chat_message import MessagePolicy, handle_chat_message
 from .openapi import openapi_document
+from .ratelimit import Limiter, client_ip
 from .requests import parse_json_object, parse_message, parse_sync
 from .responders import build_responder
 from .store import ChatStore
@@ -38,13 +41,23 @@ __all__ = ["create_app"]
 log = logging.getLogger("toolkit.functions")
 
 CORS_ALLOW_HEADERS = "authorization, x-client-info, apikey, content-type"
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
 def create_app(settings: ServerSettings) -> Starlette:
     """Build the app; the REST client and responder are made once, at start-up."""
     handlers: dict[str, Handler] = {}
     openapi_body = orjson.dumps(openapi_document())
+    limiter = (
+        Limiter(
+            settings.rate_sync,
+            settings.rate_message,
+            settings.rate_token_failures,
+            settings.rate_new_conversations,
+        )
+        if settings.rate_limits
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -56,13 +69,17 @@ def create_app(settings: ServerSettings) -> Starlette:
             message_policy = MessagePolicy(enforce_token=settings.enforce_token)
             sync_policy = SyncPolicy(settings.allow_bootstrap, settings.typing_ttl_seconds)
 
-            async def message(data: dict[str, Any]) -> dict[str, Any]:
-                return await handle_chat_message(
-                    parse_message(data), store, responder, message_policy
-                )
+            async def message(data: dict[str, Any], ip: str) -> dict[str, Any]:
+                request = parse_message(data)
+                if limiter is not None:
+                    limiter.message(request.conversation_id, ip)
+                return await handle_chat_message(request, store, responder, message_policy)
 
-            async def sync(data: dict[str, Any]) -> dict[str, Any]:
-                return await chat_visitor_sync(parse_sync(data), store, sync_policy)
+            async def sync(data: dict[str, Any], ip: str) -> dict[str, Any]:
+                request = parse_sync(data)
+                if limiter is not None:
+                    limiter.sync(request.conversation_id, ip)
+                return await chat_visitor_sync(request, store, sync_policy)
 
             handlers.update({"handle-chat-message": message, "chat-visitor-sync": sync})
             try:
@@ -92,7 +109,17 @@ def create_app(settings: ServerSettings) -> Starlette:
             _verify_jwt(settings, request)
             data = parse_json_object(await _read_body(request, settings.max_body_bytes))
             conversation = data.get("conversationId")
-            body = await handlers[name](data)
+            ip = client_ip(
+                request.client.host if request.client else None,
+                request.headers.get("x-forwarded-for"),
+                settings.trusted_proxies,
+            )
+            try:
+                body = await handlers[name](data, ip)
+            except (Forbidden, TokenRequired):
+                if limiter is not None:
+                    limiter.failed(ip)
+                raise
             conversation = body.get("conversationId") or conversation
             status = 200
             return _json(200, body, _cors(settings, request))

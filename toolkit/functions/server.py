@@ -33,6 +33,7 @@ def run(env: dict[str, str], *, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers if workers > 1 else None,
         access_log=False,
+        proxy_headers=False,  # the app reads X-Forwarded-For itself (CHAT_TRUSTED_PROXIES)
         log_level="warning",
         timeout_graceful_shutdown=5,
     )

@@ -1,0 +1,120 @@
+"""In-process token buckets: per conversation for syncs and messages, per client IP for
+failed token checks and for new conversations.
+
+A limited request is answered 429 with Retry-After before any database work. Buckets
+live in the worker's memory: with several workers or instances each keeps its own, so
+the effective limit is the configured one times the number of processes (see README).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..errors import RateLimited
+
+__all__ = ["Limiter", "Rate", "TokenBuckets", "client_ip"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`requests` per `seconds`, with bursts of up to `requests`."""
+
+    requests: int
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """ "60/60" is 60 requests per 60 seconds; raises ValueError when malformed."""
+        requests, _, seconds = text.partition("/")
+        rate = cls(int(requests), float(seconds))
+        if rate.requests < 1 or rate.seconds <= 0:
+            raise ValueError(text)
+        return rate
+
+
+class TokenBuckets:
+    """One bucket per key; the least recently used are forgotten past `max_keys`."""
+
+    def __init__(
+        self, rate: Rate, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._capacity = float(rate.requests)
+        self._refill = rate.requests / rate.seconds
+        self._max_keys = max_keys
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def wait(self, key: str) -> float:
+        """Seconds until one request is allowed (0 when it is allowed now); takes nothing."""
+        tokens = self._tokens(key, self._clock())
+        return 0.0 if tokens >= 1 else (1 - tokens) / self._refill
+
+    def take(self, key: str) -> float:
+        """Spend one request if allowed; else return the seconds to wait."""
+        now = self._clock()
+        tokens = self._tokens(key, now)
+        if tokens < 1:
+            return (1 - tokens) / self._refill
+        self._buckets[key] = (tokens - 1, now)
+        self._buckets.move_to_end(key)
+        if len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+        return 0.0
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, stamp = self._buckets.get(key, (self._capacity, now))
+        return min(self._capacity, tokens + (now - stamp) * self._refill)
+
+
+class Limiter:
+    """The four limits of the functions, each raising RateLimited (429 + Retry-After)."""
+
+    def __init__(self, sync: Rate, message: Rate, failures: Rate, creations: Rate) -> None:
+        self._sync = TokenBuckets(sync)
+        self._message = TokenBuckets(message)
+        self._failures = TokenBuckets(failures)
+        self._creations = TokenBuckets(creations)
+
+    def sync(self, conversation_id: str, ip: str) -> None:
+        _check(self._failures.wait(ip), "too many failed token checks from this address")
+        _check(self._sync.take(conversation_id), "too many syncs for this conversation")
+
+    def message(self, conversation_id: str | None, ip: str) -> None:
+        if conversation_id is None:
+            _check(self._creations.take(ip), "too many new conversations from this address")
+            return
+        _check(self._failures.wait(ip), "too many failed token checks from this address")
+        _check(self._message.take(conversation_id), "too many messages for this conversation")
+
+    def failed(self, ip: str) -> None:
+        """Count a failed token check (401/403) against the caller's address."""
+        self._failures.take(ip)
+
+
+def _check(wait: float, reason: str) -> None:
+    if wait > 0:
+        raise RateLimited(reason, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
+    """The caller's address: X-Forwarded-For is believed only as far as trusted proxies go."""
+    address = peer or "unknown"
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+    while _is_trusted(address, trusted) and hops:
+        address = hops.pop()
+    return address
+
+
+def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
