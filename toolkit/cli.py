@@ -233,7 +233,9 @@ def _parser() -> argparse.ArgumentParser:
     stack_parser = commands.add_parser("stack", help="the embedded local stack")
     stack_commands = stack_parser.add_subparsers(required=True, metavar="ACTION")
     dir_flag = argparse.ArgumentParser(add_help=False)
-    dir_flag.add_argument("--dir", type=Path, default=Path(".stack"), help="stack folder")
+    dir_flag.add_argument(
+        "--dir", type=Path, default=Path(".stack"), help="stack folder (default .stack)"
+    )
 
     p = stack_commands.add_parser("up", parents=[dir_flag], help="start the stack")
     p.add_argument("--detach", action="store_true", help="return once every part is ready")
@@ -290,9 +292,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_bench)
 
     p = commands.add_parser("serve", help="serve the two edge functions at /functions/v1")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=54329)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=54329, help="port to listen on (default 54329)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.set_defaults(run=_serve)
 

@@ -119,7 +119,7 @@ def up(options: StackOptions, progress: Progress = lambda _line: None) -> StackS
             f"a stack is already running in {directory} (API {running.api_url}); "
             f"run `chat-toolkit stack down --dir {options.directory}` first"
         )
-    binaries = _binaries(options)
+    binaries = _binaries()
     ports = {
         "api": _port(options.api_port, "--api-port"),
         "db": _port(options.db_port, "--db-port"),
@@ -237,7 +237,7 @@ def wait_foreground(state: StackState) -> str:
 # -- parts ------------------------------------------------------------------------------
 
 
-def _binaries(options: StackOptions) -> dict[str, Path]:
+def _binaries() -> dict[str, Path]:
     found = {
         "initdb": PG_BIN / "initdb",
         "pg_ctl": PG_BIN / "pg_ctl",

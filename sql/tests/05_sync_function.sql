@@ -3,7 +3,30 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(13);
+select plan(17);
+
+-- chat_visitor_message decides which fields of a message leave the database.
+select is(
+  (select proconfig from pg_proc
+   where oid = 'public.chat_visitor_message(public.chat_messages)'::regprocedure),
+  array['search_path=""'],
+  'chat_visitor_message pins search_path to empty'
+);
+select ok(
+  not has_function_privilege('anon', 'public.chat_visitor_message(public.chat_messages)', 'execute'),
+  'anon cannot execute chat_visitor_message'
+);
+select ok(
+  not has_function_privilege('public', 'public.chat_visitor_message(public.chat_messages)', 'execute'),
+  'PUBLIC cannot execute chat_visitor_message'
+);
+select is(
+  (select array_agg(k order by k) from jsonb_object_keys(public.chat_visitor_message(
+     row(gen_random_uuid(), gen_random_uuid(), 'team', 'Dana', 'hi', true, '{"x":1}', now(),
+         '1'::xid8, 'client-1')::public.chat_messages)) k),
+  array['createdAt', 'id', 'senderName', 'senderType', 'text'],
+  'chat_visitor_message exposes exactly the visitor-safe fields'
+);
 
 select is(
   (select proconfig from pg_proc

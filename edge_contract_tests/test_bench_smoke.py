@@ -1,0 +1,58 @@
+"""`chat-toolkit bench` in smoke mode: it runs on its own stack and prints its full table.
+
+Timings are never asserted here (benchmarks print figures; see README, Performance).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+KEYS = {
+    "sync_rps",
+    "raw_gateway_rps",
+    "sync_vs_raw_ratio",
+    "rest_requests_per_sync",
+    "rest_requests_per_message",
+    "history_p50_ratio_10k_vs_10",
+    "server_rss_mb_max",
+    "sustained_visitors",
+}
+
+
+def test_bench_smoke_prints_the_table_and_writes_every_figure(tmp_path: Path) -> None:
+    """A 1-second-per-case run exits 0, prints every target row and writes the JSON keys."""
+    figures = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toolkit.cli",
+            "bench",
+            "--duration",
+            "1",
+            "--concurrency",
+            "4",
+            "--json",
+            str(figures),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for row in (
+        "REST requests per steady-state sync",
+        "sync / raw PostgREST via gateway",
+        "incremental p50 at 10k / at 10 messages",
+        "functions RSS per worker",
+        "2 s-polling visitors at p99 < 250 ms",
+    ):
+        assert row in result.stdout
+    report = json.loads(figures.read_text())
+    assert set(report) >= KEYS
+    assert report["rest_requests_per_sync"] == 1.0
+    assert {c["name"] for c in report["cases"]} >= {"raw_direct", "raw_gateway", "sync", "message"}
