@@ -86,3 +86,17 @@ def test_garbage_raises_value_error(value: str) -> None:
     assert str(info.value) == (
         "since must be the cursor returned by the previous sync or an ISO-8601 timestamp"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2016-12-31T23:59:60Z", datetime(2017, 1, 1, tzinfo=UTC)),
+        ("0001-01-01T00:00:00+01:00", datetime.min.replace(tzinfo=UTC)),
+        ("9999-12-31T23:59:59-01:00", datetime.max.replace(tzinfo=UTC)),
+    ],
+    ids=["leap-second", "before-year-1", "after-year-9999"],
+)
+def test_rfc3339_edges_are_read_not_refused(text: str, expected: datetime) -> None:
+    """A leap second is the next second; instants beyond Python's range clamp to its edge."""
+    assert decode_since(text) == Since(timestamp=expected)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["Since", "decode_since", "encode_cursor"]
 
 _PREFIX = "v1:"
+_LEAP_SECOND = re.compile(r"^(.*T\d\d:\d\d:)60(.*)$")
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -38,14 +42,31 @@ def decode_since(value: str) -> Since:
     if xid is not None:
         return Since(after_xid=xid)
     try:
-        moment = datetime.fromisoformat(value)
-        # Normalised to UTC: Postgres rejects offsets beyond ±15:59 that Python accepts.
-        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
+        moment = _instant(value)
+    except ValueError:
         raise ValueError(
             "since must be the cursor returned by the previous sync or an ISO-8601 timestamp"
         ) from None
     return Since(timestamp=moment)
+
+
+def _instant(value: str) -> datetime:
+    """An ISO-8601 / RFC 3339 time as an aware UTC datetime (naive means UTC).
+
+    Normalised to UTC because Postgres rejects offsets beyond ±15:59 that Python accepts;
+    clamped to Python's range (year 1 to 9999) at the edges; a leap second (:60) is read
+    as the next second, as Postgres does.
+    """
+    leap = _LEAP_SECOND.match(value)
+    moment = datetime.fromisoformat(f"{leap[1]}59{leap[2]}" if leap else value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    offset = moment.utcoffset() or timedelta(0)
+    try:
+        moment = moment.astimezone(UTC) + (timedelta(seconds=1) if leap else timedelta(0))
+    except OverflowError:
+        return _EARLIEST if offset > timedelta(0) else _LATEST
+    return moment
 
 
 def _decode_cursor(value: str) -> int | None:

@@ -108,7 +108,6 @@ def create_app(settings: ServerSettings) -> Starlette:
                 )
             _verify_jwt(settings, request)
             data = parse_json_object(await _read_body(request, settings.max_body_bytes))
-            conversation = data.get("conversationId")
             ip = client_ip(
                 request.client.host if request.client else None,
                 request.headers.get("x-forwarded-for"),
@@ -120,7 +119,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 if limiter is not None:
                     limiter.failed(ip)
                 raise
-            conversation = body.get("conversationId") or conversation
+            conversation = body.get("conversationId")
             status = 200
             return _json(200, body, _cors(settings, request))
         except FunctionError as exc:
@@ -141,7 +140,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 orjson.dumps(conversation if isinstance(conversation, str) else None).decode(),
             )
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT"]
     return Starlette(
         routes=[
             Route("/functions/v1/openapi.json", openapi, methods=["GET"]),

@@ -1,4 +1,8 @@
-"""The OpenAPI 3.0 document for both functions, served at /functions/v1/openapi.json."""
+"""The OpenAPI 3.0 document for both functions, served at /functions/v1/openapi.json.
+
+It describes exactly what the functions accept and answer (requests.py, cursor.py and the
+handlers), so that a schema-driven fuzzer can hold the server to it.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,90 @@ from .requests import MAX_MESSAGE_CHARS, MAX_VISITOR_ID_CHARS
 
 __all__ = ["openapi_document"]
 
+# The characters Python's str.strip() removes (str.isspace), spelled out so that every
+# regex dialect (ECMA-262 in JSON Schema, Python's re) reads the patterns the same way.
+_BLANK = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Every text field refuses NUL. Trimmed fields are measured after trimming, so their
+# limits live in the pattern rather than in maxLength; a blank optional one is absent.
+_NO_NUL = r"^[^\x00]*$"
+_EMAIL = (
+    rf"^[{_BLANK}]*(?:(?=[^{_BLANK}]{{3,254}}[{_BLANK}]*$)"
+    rf"[^@\x00{_BLANK}]+@[^@\x00{_BLANK}]+\.[^@\x00{_BLANK}]+)?[{_BLANK}]*$"
+)
+# A cursor is base64url("v1:" + 1..20 decimal digits) without padding (toolkit/cursor.py):
+# "djE6" encodes "v1:", each further group of four characters three digits.
+_DIGITS_3 = "(?:[MN][DTjz]|O[DT])[AEIMQUYcgk][w-z0-5]"
+_DIGITS_2 = "(?:[MN][DTjz]|O[DT])[AEIMQUYcgk]"
+_DIGITS_1 = "(?:[MN][AQgw]|O[AQ])"
+_CURSOR = rf"^djE6(?:(?:{_DIGITS_3}){{0,6}}(?:{_DIGITS_2}|{_DIGITS_1})|(?:{_DIGITS_3}){{1,6}})$"
+
 _STRING = {"type": "string"}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _UUID = {"type": "string", "format": "uuid"}
 _TIME = {"type": "string", "format": "date-time"}
-_ERROR_CODES = {
-    "400": ("invalid_request", "Malformed JSON, wrong types, missing or invalid fields"),
-    "401": ("token_required", "Missing or invalid Authorization JWT, or a token is required"),
-    "403": ("forbidden", "Wrong token, or no such conversation for this visitor (one answer)"),
-    "405": ("method_not_allowed", "Only POST and OPTIONS"),
-    "413": ("payload_too_large", "Body over the limit (default 64 KiB)"),
-    "503": ("upstream_unavailable", "Supabase REST unreachable or timing out"),
+_STATUS = {"type": "string", "enum": ["active", "escalated", "resolved", "closed"]}
+_TOKEN = {"type": "string", "minLength": 43, "pattern": "^[A-Za-z0-9_-]+$"}
+_ERRORS = {
+    "400": (["invalid_request"], "Malformed JSON, wrong types, missing or invalid fields"),
+    "401": (
+        ["unauthorized", "token_required"],
+        "Missing or invalid Authorization JWT (unauthorized), or a conversationToken is "
+        "required (token_required)",
+    ),
+    "403": (["forbidden"], "Wrong token, or no such conversation for this visitor (one answer)"),
+    "405": (["method_not_allowed"], "Only POST and OPTIONS"),
+    "413": (["payload_too_large"], "Body over the limit (default 64 KiB)"),
+    "429": (["rate_limited"], "Rate limited, where rate limiting is on; see Retry-After"),
+    "503": (["upstream_unavailable"], "Supabase REST unreachable or timing out"),
+}
+# Every answer, errors included, carries Supabase's function CORS headers.
+_ALLOW_HEADERS = "authorization, x-client-info, apikey, content-type"
+_CORS_HEADER = {
+    "Access-Control-Allow-Headers": {
+        "required": True,
+        "schema": {"type": "string", "enum": [_ALLOW_HEADERS]},
+    }
 }
 
 
+def _text(max_length: int) -> dict[str, Any]:
+    """An optional field taken as sent (not trimmed)."""
+    return {"type": "string", "maxLength": max_length, "pattern": _NO_NUL, "nullable": True}
+
+
+def _trimmed(max_chars: int, *, required: bool) -> dict[str, Any]:
+    """A field trimmed before it is checked: 1..max_chars characters remain (or none)."""
+    kept = rf"[^\x00{_BLANK}](?:[^\x00]{{0,{max_chars - 2}}}[^\x00{_BLANK}])?"
+    pattern = rf"^[{_BLANK}]*{kept if required else f'(?:{kept})?'}[{_BLANK}]*$"
+    limit = f"{'1..' if required else 'at most '}{max_chars} characters after trimming"
+    return {"type": "string", "pattern": pattern, "nullable": not required, "description": limit}
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+
+
 def _error_responses() -> dict[str, Any]:
-    return {
-        status: {
-            "description": f"{description} (code {code})",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    responses = {}
+    for status, (codes, description) in _ERRORS.items():
+        headers = dict(_CORS_HEADER)
+        if status == "429":
+            headers["Retry-After"] = {"required": True, "schema": {"type": "integer", "minimum": 1}}
+        responses[status] = {
+            "description": f"{description} (code {' or '.join(codes)})",
+            "headers": headers,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "allOf": [
+                            {"$ref": "#/components/schemas/Error"},
+                            {"properties": {"code": {"type": "string", "enum": codes}}},
+                        ]
+                    }
+                }
+            },
         }
-        for status, (code, description) in _ERROR_CODES.items()
-    }
+    return responses
 
 
 def _operation(summary: str, request: str, response: str) -> dict[str, Any]:
@@ -37,19 +103,9 @@ def _operation(summary: str, request: str, response: str) -> dict[str, Any]:
         "post": {
             "summary": summary,
             "security": [{"bearerAuth": []}],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{request}"}}
-                },
-            },
+            "requestBody": {"required": True, "content": _json(request)},
             "responses": {
-                "200": {
-                    "description": "OK",
-                    "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{response}"}}
-                    },
-                },
+                "200": {"description": "OK", "headers": _CORS_HEADER, "content": _json(response)},
                 **_error_responses(),
             },
         }
@@ -57,51 +113,67 @@ def _operation(summary: str, request: str, response: str) -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    visitor_id = {"type": "string", "minLength": 1, "maxLength": MAX_VISITOR_ID_CHARS}
-    token = {"type": "string", "minLength": 1, "maxLength": 256}
+    token = _text(256)
     schemas: dict[str, Any] = {
         "Error": {
             "type": "object",
             "required": ["error", "code"],
             "properties": {"error": _STRING, "code": _STRING},
+            "additionalProperties": False,
         },
         "MessageRequest": {
             "type": "object",
             "required": ["visitorId", "message"],
+            "description": "A null or empty optional field is absent.",
             "properties": {
-                "visitorId": visitor_id,
-                "message": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_CHARS},
-                "conversationId": _UUID,
+                "visitorId": _trimmed(MAX_VISITOR_ID_CHARS, required=True),
+                "message": _trimmed(MAX_MESSAGE_CHARS, required=True),
+                "conversationId": {
+                    "type": "string",
+                    "nullable": True,
+                    "anyOf": [{"format": "uuid"}, {"maxLength": 0}],
+                    "description": "Absent, null or empty: start a new conversation",
+                },
                 "conversationToken": token,
-                "visitorName": {"type": "string", "maxLength": 100},
-                "visitorEmail": {"type": "string", "format": "email", "maxLength": 254},
-                "clientMessageId": {"type": "string", "maxLength": 128},
+                "visitorName": _trimmed(100, required=False),
+                "visitorEmail": {
+                    "type": "string",
+                    "pattern": _EMAIL,
+                    "nullable": True,
+                    "description": "An email address of at most 254 characters after trimming",
+                },
+                "clientMessageId": _text(128),
             },
         },
         "MessageResponse": {
             "type": "object",
             "required": ["success", "conversationId", "messageId", "reply", "status", "escalated"],
             "properties": {
-                "success": {"type": "boolean"},
+                "success": {"type": "boolean", "enum": [True]},
                 "conversationId": _UUID,
-                "conversationToken": {"type": "string", "minLength": 43},
+                "conversationToken": _TOKEN,
                 "messageId": _UUID,
                 "reply": _NULLABLE_STRING,
-                "status": {"type": "string", "enum": ["active", "escalated", "resolved", "closed"]},
+                "status": _STATUS,
                 "escalated": {"type": "boolean"},
             },
+            "additionalProperties": False,
         },
         "SyncRequest": {
             "type": "object",
             "required": ["conversationId"],
+            "description": "A null or empty optional field is absent.",
             "properties": {
                 "conversationId": _UUID,
                 "conversationToken": token,
                 "since": {
                     "type": "string",
+                    "nullable": True,
+                    "maxLength": 64,
+                    "anyOf": [{"format": "date-time"}, {"pattern": _CURSOR}, {"maxLength": 0}],
                     "description": "The cursor of the previous sync, or an ISO-8601 timestamp",
                 },
-                "visitorId": visitor_id,
+                "visitorId": _trimmed(MAX_VISITOR_ID_CHARS, required=False),
             },
         },
         "SyncResponse": {
@@ -120,7 +192,7 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "properties": {
                         "id": _UUID,
-                        "status": _STRING,
+                        "status": _STATUS,
                         "escalated": {"type": "boolean"},
                         "escalatedAt": {**_TIME, "nullable": True},
                         "escalationReason": _NULLABLE_STRING,
@@ -150,13 +222,14 @@ def openapi_document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["isTyping", "name"],
                     "properties": {"isTyping": {"type": "boolean"}, "name": _NULLABLE_STRING},
+                    "additionalProperties": False,
                 },
-                "cursor": {"type": "string", "description": "Pass back as `since` next time"},
-                "conversationToken": {
+                "cursor": {
                     "type": "string",
-                    "minLength": 43,
-                    "description": "Only when bootstrap minted one",
+                    "pattern": _CURSOR,
+                    "description": "Opaque: pass back as `since` next time",
                 },
+                "conversationToken": {**_TOKEN, "description": "Only when bootstrap minted one"},
             },
             "additionalProperties": False,
         },
