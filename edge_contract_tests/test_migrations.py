@@ -47,6 +47,9 @@ EFFECTS = {
     "20260327058000": "select to_regclass('public.chat_access_events') is not null",
     "20260327059000": """select to_regprocedure(
         'public.chat_visitor_sync(uuid, text, xid8, timestamptz, integer)') is not null""",
+    "20260327060000": """select
+      not has_table_privilege('anon', 'public.chat_messages', 'insert, update, delete, truncate'),
+      not has_table_privilege('anon', 'public.team_typing_indicators', 'select')""",
 }
 HISTORY = "select version, name, statements from supabase_migrations.schema_migrations"
 

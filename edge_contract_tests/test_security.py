@@ -24,7 +24,12 @@ from .conftest import auth_headers, call
 from .test_functions_tokens import FORBIDDEN, legacy_conversation, start
 
 URL_SAFE_43 = re.compile(r"^[A-Za-z0-9_-]{43}$")
-REFUSED_TABLES = ("chat_conversations", "chat_messages", "chat_access_events")
+REFUSED_TABLES = (
+    "chat_conversations",
+    "chat_messages",
+    "team_typing_indicators",
+    "chat_access_events",
+)
 KEYED = pytest.mark.parametrize("keyed", [True, False], ids=["anon-key", "no-key"])
 
 
@@ -214,64 +219,29 @@ def test_anon_head_and_ranged_count_are_refused(
     assert not ranged.headers.get("content-range", "").split("/")[-1].isdigit()
 
 
-@pytest.mark.writes
-@KEYED
-def test_anon_sees_no_typing_rows_although_they_exist(
-    http: httpx.Client, target: Target, typing_row: str, keyed: bool
-) -> None:
-    """team_typing_indicators keeps the classic anon grant but has no anon policy: 200 [], 0."""
-    headers = auth_headers(target.anon_key if keyed else None)
-    url = f"{rest(target)}/team_typing_indicators"
-    rows = http.get(url, params={"select": "*"}, headers=headers)
-    assert (rows.status_code, rows.json()) == (200, [])
-    mine = http.get(url, params={"conversation_id": f"eq.{typing_row}"}, headers=headers)
-    assert (mine.status_code, mine.json()) == (200, [])
-    head = http.head(url, headers={**headers, "Prefer": "count=exact"})
-    assert (head.status_code, head.headers["content-range"]) == (200, "*/0")
-
-
-# (table, select, status without a count, status with Prefer: count=exact). From the
-# RLS-hidden typing table the answer is 200 [] when the planner drops the join to a table
-# anon cannot read, 401 42501 when it keeps it (inner joins under count=exact): no chat row
-# either way.
+# (table, select): embedding, from any chat table, with or without a count. Since
+# 20260327060000 anon holds no privilege on any chat table, so every one is refused.
 EMBEDS = [
-    ("chat_conversations", "*,chat_messages(*)", 401, 401),
-    ("chat_conversations", "*,team_typing_indicators(*)", 401, 401),
-    ("chat_messages", "*,chat_conversations(*)", 401, 401),
-    ("chat_access_events", "*,chat_conversations(*)", 401, 401),
-    ("team_typing_indicators", "*,chat_conversations(*)", 200, 200),
-    ("team_typing_indicators", "*,chat_conversations!inner(*)", 200, 401),
-    (
-        "team_typing_indicators",
-        "conversation_id,chat_conversations(visitor_id,chat_messages(*))",
-        200,
-        200,
-    ),
-    ("team_typing_indicators", "*,chat_conversations!inner(*,chat_messages!inner(*))", 200, 401),
+    ("chat_conversations", "*,chat_messages(*)"),
+    ("chat_conversations", "*,team_typing_indicators(*)"),
+    ("chat_messages", "*,chat_conversations(*)"),
+    ("chat_access_events", "*,chat_conversations(*)"),
+    ("team_typing_indicators", "*,chat_conversations(*)"),
+    ("team_typing_indicators", "*,chat_conversations!inner(*,chat_messages!inner(*))"),
+    ("team_typing_indicators", "conversation_id,chat_conversations(visitor_id,chat_messages(*))"),
 ]
 
 
 @pytest.mark.writes
-@pytest.mark.parametrize(("table", "select", "plain", "counted"), EMBEDS)
+@pytest.mark.parametrize(("table", "select"), EMBEDS)
 def test_anon_embedded_selects_reach_no_chat_rows(
-    http: httpx.Client,
-    target: Target,
-    typing_row: str,
-    table: str,
-    select: str,
-    plain: int,
-    counted: int,
+    http: httpx.Client, target: Target, typing_row: str, table: str, select: str
 ) -> None:
-    """Embedding chat tables, with or without a count, is 401 42501 or 200 [] with count 0."""
-    for prefer, status in ((None, plain), ("count=exact", counted)):
+    """Embedding chat tables, with or without a count, is 401 42501 for the queried table."""
+    for prefer in (None, "count=exact"):
         headers = auth_headers(target.anon_key) | ({"Prefer": prefer} if prefer else {})
         response = http.get(f"{rest(target)}/{table}", params={"select": select}, headers=headers)
-        if status == 401:
-            denied = "chat_conversations" if table == "team_typing_indicators" else table
-            assert_permission_denied(response, "table", denied)
-        else:
-            assert (response.status_code, response.json()) == (200, [])
-            assert response.headers["content-range"] == ("*/0" if prefer else "*/*")
+        assert_permission_denied(response, "table", table)
 
 
 RPCS = [
@@ -487,22 +457,14 @@ def test_extra_fields_in_a_message_are_ignored(http: httpx.Client, target: Targe
 
 
 ANON_WRITES = [
-    ("PATCH", "chat_conversations", {}, {"status": "resolved"}, "return=minimal", 204),
-    ("PATCH", "chat_conversations", {"id": "eq.{cid}"}, {"status": "resolved"}, "", 401),
-    ("POST", "chat_messages", {}, {"sender_type": "team", "message_text": "x"}, "", 401),
-    ("DELETE", "chat_messages", {}, None, "return=minimal", 204),
-    ("POST", "team_typing_indicators", {}, {"is_typing": True}, "", 401),
-    ("PATCH", "team_typing_indicators", {}, {"is_typing": True}, "return=minimal", 204),
-    (
-        "PATCH",
-        "team_typing_indicators",
-        {"conversation_id": "eq.{cid}"},
-        {"user_name": "x"},
-        "",
-        200,
-    ),
-    ("DELETE", "team_typing_indicators", {}, None, "return=representation", 200),
-    ("POST", "chat_access_events", {}, {"event": "token_issued"}, "", 401),
+    ("PATCH", "chat_conversations", {}, {"status": "resolved"}, "return=minimal"),
+    ("PATCH", "chat_conversations", {"id": "eq.{cid}"}, {"status": "resolved"}, ""),
+    ("POST", "chat_messages", {}, {"sender_type": "team", "message_text": "x"}, ""),
+    ("DELETE", "chat_messages", {}, None, "return=minimal"),
+    ("POST", "team_typing_indicators", {}, {"is_typing": True}, ""),
+    ("PATCH", "team_typing_indicators", {"conversation_id": "eq.{cid}"}, {"user_name": "x"}, ""),
+    ("DELETE", "team_typing_indicators", {}, None, "return=representation"),
+    ("POST", "chat_access_events", {}, {"event": "token_issued"}, ""),
 ]
 
 
@@ -510,10 +472,10 @@ ANON_WRITES = [
 def test_anon_rest_writes_change_nothing(
     http: httpx.Client, target: Target, victim: dict[str, Any]
 ) -> None:
-    """Anon PATCH/POST/DELETE on the chat tables is refused or matches no row: nothing changes."""
+    """Anon PATCH/POST/DELETE on every chat table is 401 42501, and nothing changes."""
     cid = victim["conversationId"]
     before = snapshot(http, target, cid)
-    for method, table, params, body, prefer, status in ANON_WRITES:
+    for method, table, params, body, prefer in ANON_WRITES:
         if body is not None and method == "POST":
             body = {**body, "conversation_id": cid}
         headers = {**auth_headers(target.anon_key), "Prefer": prefer or "return=representation"}
@@ -524,11 +486,7 @@ def test_anon_rest_writes_change_nothing(
             json=body,
             headers=headers,
         )
-        assert response.status_code == status, (method, table, response.text)
-        if status == 401:
-            assert response.json()["code"] == "42501"
-        if status == 200:
-            assert response.json() == []
+        assert (response.status_code, response.json()["code"]) == (401, "42501"), (method, table)
     assert snapshot(http, target, cid) == before
 
 

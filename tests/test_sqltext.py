@@ -15,6 +15,7 @@ MIGRATION_STATEMENTS = {
     "20260327057000_chat_messages_client_message_id.sql": 2,
     "20260327058000_chat_access_events.sql": 5,
     "20260327059000_chat_visitor_sync_function.sql": 6,
+    "20260327060000_chat_revoke_anon_table_access.sql": 3,
 }
 
 

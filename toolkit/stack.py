@@ -165,13 +165,15 @@ def down(directory: Path, *, quiet: bool = False, state: StackState | None = Non
     stopped = []
     for part in reversed(PARTS):
         pid = state.pids.get(part)
-        if pid is None or not _is_ours(pid, part):
+        if pid is None:
             continue
-        if part == "postgres":
-            _pg_ctl(directory, ["stop", "-m", "fast", "-w", "-t", "20"], check=False)
-        else:
-            _terminate(pid)
-        stopped.append(part)
+        if _is_ours(pid, part):
+            if part == "postgres":
+                _pg_ctl(directory, ["stop", "-m", "fast", "-w", "-t", "20"], check=False)
+            else:
+                _terminate(pid)
+            stopped.append(part)
+        _reap(pid)
     with contextlib.suppress(FileNotFoundError):
         (directory / "state.json").unlink()
     return stopped
@@ -275,7 +277,8 @@ def _prepare_directory(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(directory / "pgdata", ignore_errors=True)
     (directory / "logs").mkdir(exist_ok=True)
-    (directory / "run").mkdir(exist_ok=True)
+    (directory / "run").mkdir(exist_ok=True)  # PostgreSQL's socket
+    (directory / "nginx").mkdir(exist_ok=True)  # nginx's pid and temp files, owned by it
     for log in (directory / "logs").glob("*.log"):
         log.unlink()
     if os.geteuid() == 0:
@@ -496,17 +499,17 @@ def _nginx_conf(state: StackState) -> str:
 {user}
 worker_processes 1;
 daemon off;
-pid {directory / "run" / "nginx.pid"};
+pid {directory / "nginx" / "nginx.pid"};
 error_log {directory / "logs" / "nginx.log"} warn;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
   log_format rest '$request_method $uri $status';
-  client_body_temp_path {directory / "run"};
-  proxy_temp_path {directory / "run"};
-  fastcgi_temp_path {directory / "run"};
-  uwsgi_temp_path {directory / "run"};
-  scgi_temp_path {directory / "run"};
+  client_body_temp_path {directory / "nginx"};
+  proxy_temp_path {directory / "nginx"};
+  fastcgi_temp_path {directory / "nginx"};
+  uwsgi_temp_path {directory / "nginx"};
+  scgi_temp_path {directory / "nginx"};
   client_max_body_size 1m;
   proxy_http_version 1.1;
   proxy_set_header Connection "";
@@ -616,6 +619,14 @@ def _terminate(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a part this process started, however it ended."""
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(5)
 
 
 def _zombie(pid: int) -> bool:

@@ -4,9 +4,22 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(12);
+select plan(15);
 
--- The leak was anon SELECT; every other privilege is gated by RLS, which has no anon policy.
+-- The leak was anon SELECT (20260327055000); since 20260327060000 anon holds nothing at
+-- all on the chat tables, in both grant worlds.
+select table_privs_are(
+  'public', 'chat_conversations', 'anon', array[]::text[],
+  'anon has no privilege on chat_conversations'
+);
+select table_privs_are(
+  'public', 'chat_messages', 'anon', array[]::text[],
+  'anon has no privilege on chat_messages'
+);
+select table_privs_are(
+  'public', 'team_typing_indicators', 'anon', array[]::text[],
+  'anon has no privilege on team_typing_indicators'
+);
 select ok(
   not has_table_privilege('anon', 'public.chat_conversations', 'select'),
   'anon has no SELECT on chat_conversations'
