@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from . import stack
+from . import procstat, stack
 from .errors import ToolkitError
 from .tokens import hash_token
 
@@ -263,7 +263,7 @@ class _Runner:
         lua.append(_DONE)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write("\n".join(lua))
-        cpu_before, child_before = _cpu_seconds(self._server), _children_cpu()
+        cpu_before, child_before = procstat.cpu_seconds(self._server), _children_cpu()
         started = time.monotonic()
         result = subprocess.run(
             [
@@ -283,13 +283,14 @@ class _Runner:
         )
         wall = time.monotonic() - started
         os.unlink(script.name)
-        self.max_rss_mb = max(self.max_rss_mb, _rss_mb(self._server))
+        # The largest resident set among the server's processes: the figure is per worker.
+        self.max_rss_mb = max(self.max_rss_mb, *procstat.rss_mb(self._server).values())
         line = next((x for x in result.stdout.splitlines() if x.startswith("BENCH ")), None)
         if line is None:
             raise ToolkitError(f"wrk failed for {name}: {(result.stderr or result.stdout)[-300:]}")
         data = json.loads(line[6:])
         requests = max(int(data["requests"]), 1)
-        server_cpu = _cpu_seconds(self._server) - cpu_before
+        server_cpu = procstat.cpu_seconds(self._server) - cpu_before
         case = Case(
             name=name,
             concurrency=c,
@@ -339,43 +340,6 @@ def _lines(path: Path) -> int:
         count = new
         time.sleep(0.1)
     return count
-
-
-def _process_tree(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        todo.extend(int(c) for c in children)
-    return pids
-
-
-def _cpu_seconds(pid: int) -> float:
-    total = 0
-    for p in _process_tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int) -> float:
-    """The largest resident set among the server's processes (one per worker)."""
-    largest = 0.0
-    for p in _process_tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    largest = max(largest, int(line.split()[1]) / 1024)
-        except OSError:
-            continue
-    return largest
 
 
 def _children_cpu() -> float:

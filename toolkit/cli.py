@@ -143,7 +143,7 @@ def _chat(args: argparse.Namespace) -> int:
 
     if not args.interval >= 0.1:
         raise ToolkitError("--interval must be at least 0.1 seconds")
-    target = Target.from_env(load_environment(args.env_file))
+    target = Target.from_env(load_environment(args.env_file), service_role=False)
     return run_chat(target, args.session, visitor_id=args.visitor_id, interval=args.interval)
 
 

@@ -17,7 +17,7 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 from .functions.ratelimit import Network, Rate
 
-__all__ = ["ServerSettings", "Target", "load_environment"]
+__all__ = ["ServerSettings", "Target", "flag", "load_environment"]
 
 Env = Mapping[str, str]
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -57,7 +57,8 @@ def _url(env: Env, name: str, default: str | None = None) -> str:
     return value.rstrip("/")
 
 
-def _flag(env: Env, name: str, default: bool) -> bool:
+def flag(env: Env, name: str, default: bool) -> bool:
+    """A boolean setting: true/false, 1/0, yes/no, on/off; anything else names the variable."""
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
@@ -109,13 +110,14 @@ class Target:
 
     url: str
     anon_key: str
-    service_role_key: str
+    service_role_key: str  # "" when read for a visitor-only command, which never uses it
     functions_url: str
     db_url: str | None
     jwt_secret: str | None
 
     @classmethod
-    def from_env(cls, env: Env) -> Target:
+    def from_env(cls, env: Env, *, service_role: bool = True) -> Target:
+        """Read the target; `service_role=False` for visitor-only commands (`chat`)."""
         url = _url(env, "SUPABASE_URL")
         db_url = env.get("SUPABASE_DB_URL", "").strip() or None
         if db_url is not None and urlparse(db_url).scheme not in ("postgres", "postgresql"):
@@ -123,7 +125,11 @@ class Target:
         return cls(
             url=url,
             anon_key=_require(env, "SUPABASE_ANON_KEY"),
-            service_role_key=_require(env, "SUPABASE_SERVICE_ROLE_KEY"),
+            service_role_key=(
+                _require(env, "SUPABASE_SERVICE_ROLE_KEY")
+                if service_role
+                else env.get("SUPABASE_SERVICE_ROLE_KEY", "").strip()
+            ),
             functions_url=_url(env, "SUPABASE_FUNCTIONS_URL", f"{url}/functions/v1"),
             db_url=db_url,
             jwt_secret=env.get("SUPABASE_JWT_SECRET", "").strip() or None,
@@ -167,7 +173,7 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
-        verify_jwt = _flag(env, "FUNCTIONS_VERIFY_JWT", True)
+        verify_jwt = flag(env, "FUNCTIONS_VERIFY_JWT", True)
         jwt_secret = env.get("SUPABASE_JWT_SECRET", "").strip() or None
         if verify_jwt and jwt_secret is None:
             raise ConfigError(
@@ -192,8 +198,8 @@ class ServerSettings:
             service_role_key=_require(env, "SUPABASE_SERVICE_ROLE_KEY"),
             jwt_secret=jwt_secret,
             verify_jwt=verify_jwt,
-            enforce_token=_flag(env, "ENFORCE_VISITOR_CONVERSATION_TOKEN", False),
-            allow_bootstrap=_flag(env, "CHAT_SYNC_ALLOW_BOOTSTRAP", True),
+            enforce_token=flag(env, "ENFORCE_VISITOR_CONVERSATION_TOKEN", False),
+            allow_bootstrap=flag(env, "CHAT_SYNC_ALLOW_BOOTSTRAP", True),
             responder=responder,
             rules_reply=env.get("CHAT_RULES_REPLY", "").strip() or defaults.rules_reply,
             faq_file=faq_file,
@@ -213,7 +219,7 @@ class ServerSettings:
             typing_ttl_seconds=int(
                 _number(env, "CHAT_TYPING_TTL_SECONDS", defaults.typing_ttl_seconds, minimum=1)
             ),
-            rate_limits=_flag(env, "CHAT_RATE_LIMITS", True),
+            rate_limits=flag(env, "CHAT_RATE_LIMITS", True),
             rate_sync=_rate(env, "CHAT_RATE_SYNC", defaults.rate_sync),
             rate_message=_rate(env, "CHAT_RATE_MESSAGE", defaults.rate_message),
             rate_token_failures=_rate(
