@@ -13,6 +13,8 @@ from toolkit.config import Target
 
 from .conftest import auth_headers
 
+pytestmark = pytest.mark.embedded
+
 
 def test_baseline_anon_key_reads_other_visitors_conversations(
     http: httpx.Client, baseline_target: Target

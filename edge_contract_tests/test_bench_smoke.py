@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.embedded
+
 KEYS = {
     "sync_rps",
     "raw_gateway_rps",

@@ -35,6 +35,8 @@ from toolkit.soak import SoakOptions, soak
 
 from .conftest import auth_headers
 
+pytestmark = pytest.mark.embedded
+
 SYNC, MESSAGE = "chat-visitor-sync", "handle-chat-message"
 REST_TIMEOUT = 2.0  # SUPABASE_REST_TIMEOUT_SECONDS of the servers here
 RECOVERY_SECONDS = 2.0

@@ -25,7 +25,7 @@ from toolkit.paths import POSTGREST_BIN
 
 from .conftest import call
 
-pytestmark = pytest.mark.writes
+pytestmark = [pytest.mark.writes, pytest.mark.embedded]
 
 MESSAGE = "handle-chat-message"
 SYNC = "chat-visitor-sync"

@@ -20,6 +20,8 @@ from toolkit import stack
 from toolkit.errors import MigrationError
 from toolkit.migrations import Migration, applied_versions, discover, migrate, rollback
 
+pytestmark = pytest.mark.embedded
+
 MIGRATIONS = discover()
 VERSIONS = [m.version for m in MIGRATIONS]
 UNKNOWN_VERSION = "20990101000000"

@@ -34,6 +34,8 @@ from toolkit.rollout import (
 )
 from toolkit.verify import DeclaredFlags
 
+pytestmark = pytest.mark.embedded
+
 BOOTSTRAP_OFF = {"CHAT_SYNC_ALLOW_BOOTSTRAP": "false"}
 BOTH_FLIPPED = {**BOOTSTRAP_OFF, "ENFORCE_VISITOR_CONVERSATION_TOKEN": "true"}
 SEEDED = [

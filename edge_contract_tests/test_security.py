@@ -503,10 +503,8 @@ class LoggedRun:
 
 
 @pytest.fixture(scope="module")
-def logged_run(embedded: bool) -> Iterator[LoggedRun]:
+def logged_run() -> Iterator[LoggedRun]:
     """A stack of our own, driven through every token path, with its logs still on disk."""
-    if not embedded:
-        pytest.skip("reads the functions server's log files: embedded stacks only")
     with stack.temporary() as state, httpx.Client(timeout=10.0) as http:
         target = Target.from_env(state.env())
         tokens: set[str] = set()
@@ -576,6 +574,7 @@ def logged_run(embedded: bool) -> Iterator[LoggedRun]:
         yield LoggedRun(target, logs, frozenset(tokens), frozenset(hashes), sent)
 
 
+@pytest.mark.embedded
 def test_logs_hold_no_token_and_no_token_hash(logged_run: LoggedRun) -> None:
     """Every log of the stack (functions, gateway, PostgREST, Postgres) lacks tokens and hashes."""
     logs = {path.name: path.read_text(errors="replace") for path in logged_run.logs.glob("*.log")}
@@ -588,6 +587,7 @@ def test_logs_hold_no_token_and_no_token_hash(logged_run: LoggedRun) -> None:
     assert leaks == []
 
 
+@pytest.mark.embedded
 def test_a_token_sent_in_the_wrong_field_is_not_logged(logged_run: LoggedRun) -> None:
     """A token a client puts in conversationId by mistake is refused (400) and not logged."""
     target, token = logged_run.target, mint_token()

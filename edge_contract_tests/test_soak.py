@@ -15,6 +15,8 @@ import pytest
 from toolkit import soak
 from toolkit.soak import TruthRow, View, account
 
+pytestmark = pytest.mark.embedded
+
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_KEYS = (  # the JSON report's keys that issue 5 names
     "requests",

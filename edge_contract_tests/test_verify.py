@@ -25,6 +25,8 @@ from toolkit.migrations import migrate
 from toolkit.paths import REPO_ROOT
 from toolkit.verify import DeclaredFlags, Report, verify
 
+pytestmark = pytest.mark.embedded
+
 MIGRATE = "run `chat-toolkit migrate`"
 READ_IDS = [
     "catalog.token_column",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Check a project end to end without writing to it: `chat-toolkit verify`, then the
-# read-only contract tests (`-m "not writes"`), both against the env file's project.
+# read-only contract tests (`-m "not writes and not embedded"`), both against the env
+# file's project.
 # Exits non-zero if either fails. Usage: scripts/verify_live.sh ENV_FILE
 set -euo pipefail
 if [[ $# -ne 1 || "$1" == -* ]]; then
@@ -31,7 +32,7 @@ for key, value in dotenv_values(sys.argv[1]).items():
 PY
 )"
 eval "$exports"
-.venv/bin/pytest edge_contract_tests -m "not writes" || status=1
+.venv/bin/pytest edge_contract_tests -m "not writes and not embedded" || status=1
 
 if [[ $status -ne 0 ]]; then
   echo "verify_live.sh: FAILED (see above)" >&2
