@@ -450,6 +450,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     left.set(title="Throughput", xlabel="concurrent connections", ylabel="requests/s")
     right.set(title="p99 latency", xlabel="concurrent connections", ylabel="ms")
     for axis in (left, right):
+        axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
         axis.legend()
     fig.tight_layout()
