@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -112,9 +111,7 @@ def serve(target: Target) -> Iterator[Callable[..., str]]:
     def start(**settings: str) -> str:
         key = frozenset(settings.items())
         if key not in running:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
+            port = stack.free_port()
             env = {
                 "SUPABASE_URL": target.url,
                 "SUPABASE_SERVICE_ROLE_KEY": target.service_role_key,

@@ -13,13 +13,12 @@ import asyncio
 import contextlib
 import os
 import shlex
-import signal
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ import pytest
 from toolkit import stack
 from toolkit.client import SessionStore, VisitorClient
 from toolkit.config import Target
-from toolkit.paths import POSTGREST_BIN
 from toolkit.soak import SoakOptions, soak
 
 from .conftest import auth_headers
@@ -48,12 +46,11 @@ PROBE_ADDRESS = "192.0.2.250"  # outside the soak's visitor addresses
 
 @dataclass
 class Rig:
-    """A throwaway stack, the functions server the test runs on it, and what it restarted."""
+    """A throwaway stack and the functions server the test runs on it."""
 
     state: stack.StackState
     env: dict[str, str]
     server: subprocess.Popen[bytes]
-    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def target(self) -> Target:
@@ -78,13 +75,6 @@ def rig_for(rest_timeout: float) -> Iterator[Rig]:
             yield rig
         finally:
             stack.stop_functions(rig.server)
-            for proc in rig.started:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
             # A postmaster restarted by a test has a PID the stack never recorded.
             pg_ctl(rig, "stop", "-m", "fast", "-w", check=False)
 
@@ -237,26 +227,9 @@ def test_postgrest_killed_mid_soak(client: httpx.Client, rig: Rig) -> None:
     restarted from the same binary and config, they serve within 2 s; nothing is lost."""
     conversation = open_conversation(client, rig)
     with soaking(rig) as report:
-        # The stack's own handle on its PostgREST, so that the killed process is reaped.
-        postgrest = stack._CHILDREN.pop(rig.state.pids["postgrest"])
-        postgrest.send_signal(signal.SIGKILL)
-        postgrest.wait(10)
-
+        stack.kill_part(rig.state, "postgrest")
         answers = outage_answers(client, rig, conversation)
-
-        conf = rig.directory / "postgrest.conf"
-        with open(rig.directory / "logs" / "postgrest-restarted.log", "ab") as log:
-            rig.started.append(
-                subprocess.Popen(
-                    [str(POSTGREST_BIN), str(conf)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    cwd=rig.directory,
-                )
-            )
-        wait_ready(f"http://127.0.0.1:{rig.state.ports['rest_admin']}/ready")
+        stack.restart_postgrest(rig.state)
         recovery = seconds_to_recover(client, rig, conversation)
 
     assert answers == {(503, "upstream_unavailable", UNAVAILABLE, True)}

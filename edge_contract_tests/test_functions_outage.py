@@ -6,10 +6,6 @@ These tests break their own throwaway stack, so the shared target is never distu
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +17,6 @@ import pytest
 
 from toolkit import stack
 from toolkit.config import Target
-from toolkit.paths import POSTGREST_BIN
 
 from .conftest import call
 
@@ -77,14 +72,6 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def stop(pid: int, sig: signal.Signals) -> None:
-    """Signal a process this test session started, and reap it."""
-    os.kill(pid, sig)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-    assert not alive(pid)
-
-
 def assert_unavailable(response: httpx.Response, elapsed: float) -> None:
     """503 upstream_unavailable as JSON, quickly, with no internals in the body."""
     assert response.status_code == 503, response.text
@@ -113,40 +100,11 @@ def sync_body(conversation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture()
-def restarted_postgrest(outage_stack: stack.StackState) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Holds the PostgREST this test starts by hand; always stopped on the way out."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def start_postgrest(state: stack.StackState) -> subprocess.Popen[bytes]:
-    """Run PostgREST again exactly as the stack did: same binary, same config file."""
-    directory = Path(state.directory)
-    with open(directory / "logs" / "postgrest-restarted.log", "ab") as log:
-        return subprocess.Popen(
-            [str(POSTGREST_BIN), str(directory / "postgrest.conf")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=directory,
-        )
-
-
 def test_postgrest_down_is_503_then_recovers(
     client: httpx.Client,
     outage_stack: stack.StackState,
     outage_target: Target,
     conversation: dict[str, Any],
-    restarted_postgrest: list[subprocess.Popen[bytes]],
 ) -> None:
     """With PostgREST killed both functions answer 503 at once; once it is back, the same
     functions server answers 200 again within seconds."""
@@ -154,7 +112,7 @@ def test_postgrest_down_is_503_then_recovers(
     before, _ = timed_call(client, outage_target, SYNC, sync_body(conversation))
     assert before.status_code == 200, before.text
 
-    stop(outage_stack.pids["postgrest"], signal.SIGKILL)
+    stack.kill_part(outage_stack, "postgrest")
 
     attempts = {
         "new conversation": (MESSAGE, {"visitorId": "outage-new", "message": "anyone there?"}),
@@ -176,7 +134,7 @@ def test_postgrest_down_is_503_then_recovers(
         response, elapsed = timed_call(client, outage_target, name, body)
         assert_unavailable(response, elapsed)
 
-    restarted_postgrest.append(start_postgrest(outage_stack))
+    stack.restart_postgrest(outage_stack)
     started = time.monotonic()
     deadline = started + RECOVERY_SECONDS
     statuses: list[int] = []
@@ -203,7 +161,7 @@ def test_functions_server_down_is_503_at_the_gateway(
     conversation: dict[str, Any],
 ) -> None:
     """With the functions server stopped, the gateway answers 503 upstream_unavailable JSON."""
-    stop(outage_stack.pids["functions"], signal.SIGTERM)
+    stack.kill_part(outage_stack, "functions")
     for name in (SYNC, MESSAGE):
         response, elapsed = timed_call(client, outage_target, name, sync_body(conversation))
         assert_unavailable(response, elapsed)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,9 +60,7 @@ def functions(rollout_stack: stack.StackState) -> Iterator[Callable[[dict[str, s
     def start(flags: dict[str, str]) -> str:
         key = frozenset(flags.items())
         if key not in running:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
+            port = stack.free_port()
             env = {**rollout_stack.env(), **flags}
             processes.append(stack.serve_functions(env, port, logs / f"serve-{port}.log"))
             running[key] = f"http://127.0.0.1:{port}/functions/v1"

@@ -35,7 +35,10 @@ __all__ = [
     "StackOptions",
     "StackState",
     "down",
+    "free_port",
+    "kill_part",
     "read_state",
+    "restart_postgrest",
     "serve_functions",
     "status",
     "stop_functions",
@@ -139,7 +142,7 @@ def up(options: StackOptions, progress: Progress = lambda _line: None) -> StackS
     try:
         _start_postgres(state, binaries, progress)
         _load_schema(state, options, progress)
-        _start_postgrest(state, binaries)
+        _start_postgrest(state)
         progress(f"postgrest   ready on 127.0.0.1:{ports['rest']}")
         if options.functions:
             _start_functions(state, options)
@@ -268,6 +271,11 @@ def _port(requested: int, flag: str) -> int:
                     f"port {requested} is taken; free it or choose another with {flag}"
                 ) from None
         return requested
+    return free_port()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -372,25 +380,32 @@ def _load_schema(state: StackState, options: StackOptions, progress: Progress) -
     progress(f"schema      baseline + {len(applied)} migrations")
 
 
-def _spawn(state: StackState, part: str, argv: list[str], env: dict[str, str] | None = None) -> int:
-    log = open(Path(state.directory) / "logs" / f"{part}.log", "ab")  # noqa: SIM115
-    with log:
+def _launch(
+    argv: list[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a part in its own session (Ctrl-C reaches only us), output appended to `log`."""
+    with open(log, "ab") as out:
         proc = subprocess.Popen(
             argv,
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
-            cwd=state.directory,
+            cwd=log.parent,
         )
     _CHILDREN[proc.pid] = proc
+    return proc
+
+
+def _spawn(state: StackState, part: str, argv: list[str]) -> int:
+    proc = _launch(argv, Path(state.directory) / "logs" / f"{part}.log")
     state.pids[part] = proc.pid
     _save_state(state)
     return proc.pid
 
 
-def _start_postgrest(state: StackState, binaries: dict[str, Path]) -> None:
+def _start_postgrest(state: StackState) -> None:
     directory = Path(state.directory)
     conf = directory / "postgrest.conf"
     conf.write_text(
@@ -411,13 +426,27 @@ def _start_postgrest(state: StackState, binaries: dict[str, Path]) -> None:
             ]
         )
     )
-    _spawn(state, "postgrest", [str(binaries["postgrest"]), str(conf)])
+    restart_postgrest(state)
+
+
+def restart_postgrest(state: StackState) -> None:
+    """(Re)start PostgREST from the stack's config, recorded for `down`; return once ready."""
+    directory = Path(state.directory)
+    _spawn(state, "postgrest", [str(POSTGREST_BIN), str(directory / "postgrest.conf")])
     _wait_ready(
         f"http://127.0.0.1:{state.ports['rest_admin']}/ready",
         state.pids["postgrest"],
         "postgrest",
         directory / "logs" / "postgrest.log",
     )
+
+
+def kill_part(state: StackState, part: str) -> None:
+    """Fault injection: SIGKILL a part this process started, and reap it."""
+    pid = state.pids[part]
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
 
 
 def _start_functions(state: StackState, options: StackOptions) -> None:
@@ -438,16 +467,7 @@ def serve_functions(
     full_env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(REPO_ROOT), full_env.get("PYTHONPATH")])
     )
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=full_env,
-            start_new_session=True,
-        )
-    _CHILDREN[proc.pid] = proc
+    proc = _launch(argv, log, full_env)
     try:
         _wait_ready(
             f"http://127.0.0.1:{port}/functions/v1/openapi.json", proc.pid, "functions", log
