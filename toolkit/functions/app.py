@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -108,6 +109,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 )
             _verify_jwt(settings, request)
             data = parse_json_object(await _read_body(request, settings.max_body_bytes))
+            conversation = data.get("conversationId")
             ip = client_ip(
                 request.client.host if request.client else None,
                 request.headers.get("x-forwarded-for"),
@@ -119,7 +121,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 if limiter is not None:
                     limiter.failed(ip)
                 raise
-            conversation = body.get("conversationId")
+            conversation = body.get("conversationId") or body["conversation"]["id"]
             status = 200
             return _json(200, body, _cors(settings, request))
         except FunctionError as exc:
@@ -132,13 +134,13 @@ def create_app(settings: ServerSettings) -> Starlette:
                 500, {"error": "internal error", "code": "internal_error"}, _cors(settings, request)
             )
         finally:
-            log.info(
-                '{"fn":"%s","status":%d,"ms":%.1f,"conversation":%s}',
-                name,
-                status,
-                (time.perf_counter() - started) * 1000,
-                orjson.dumps(conversation if isinstance(conversation, str) else None).decode(),
-            )
+            entry = {
+                "fn": name if name in handlers else None,
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "conversation": _loggable_id(conversation),
+            }
+            log.info(orjson.dumps(entry).decode())
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT"]
     return Starlette(
@@ -148,6 +150,17 @@ def create_app(settings: ServerSettings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _loggable_id(value: object) -> str | None:
+    """A conversation id for the log only when it is a UUID: whatever else a client put in
+    that field (a token sent by mistake, say) never reaches the log."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
