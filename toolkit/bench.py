@@ -153,6 +153,9 @@ def _seed(state: stack.StackState, env: dict[str, str]) -> _Seed:
                 (cid, size + 10, size),
             )
         conn.execute("vacuum analyze")
+        snapshot = conn.execute("select pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+        assert snapshot is not None
+        xmin = int(snapshot[0])
     cid, token = next(iter(tokens.items()))
     with httpx.Client(timeout=10) as http:
         response = http.post(
@@ -162,7 +165,6 @@ def _seed(state: stack.StackState, env: dict[str, str]) -> _Seed:
         )
         response.raise_for_status()
         cursor = response.json()["cursor"]
-    xmin = _xmin(state.db_url)
 
     def sync_body(c: str, t: str, since: str | None = cursor) -> str:
         body = {"conversationId": c, "conversationToken": t}
@@ -190,13 +192,6 @@ def _seed(state: stack.StackState, env: dict[str, str]) -> _Seed:
         full_sync_body=sync_body(full_cid, full_token, None),
         history_bodies={size: sync_body(c, t) for size, (c, t) in history.items()},
     )
-
-
-def _xmin(db_url: str) -> int:
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute("select pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 class _Runner:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 
+from .database import connect
 from .errors import MigrationError
 from .paths import MIGRATIONS_DIR, ROLLBACKS_DIR
 from .sqltext import split_statements
@@ -177,11 +178,4 @@ def _execute_all(conn: psycopg.Connection, file_name: str, statements: list[str]
 
 
 def _connect(db_url: str) -> psycopg.Connection:
-    try:
-        return psycopg.connect(db_url, connect_timeout=10, autocommit=True)
-    except psycopg.OperationalError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
-        raise MigrationError(
-            f"cannot connect to the database ({first_line}); check SUPABASE_DB_URL / --db-url "
-            "and that the database is running"
-        ) from exc
+    return connect(db_url, MigrationError)

@@ -42,8 +42,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from .database import connect
 from .errors import ToolkitError
-from .verify import DeclaredFlags, connect_database
+from .verify import DeclaredFlags
 
 __all__ = [
     "DISABLE_BOOTSTRAP",
@@ -182,7 +183,7 @@ def read_figures(db_url: str, days: int, flags: DeclaredFlags) -> Figures:
     """Count what `decide` needs, in one short read-only visit to the database."""
     if days < 1:
         raise ToolkitError("--days must be at least 1")
-    with connect_database(db_url) as conn:
+    with connect(db_url) as conn:
         row = conn.execute(_READY).fetchone()
         if row is None or not all(row):
             raise ToolkitError(

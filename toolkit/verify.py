@@ -41,12 +41,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 import httpx
 import psycopg
 
 from .config import Target, flag
+from .database import connect
 from .errors import ToolkitError
 from .migrations import discover
 
@@ -57,7 +57,6 @@ __all__ = [
     "DeclaredFlags",
     "Report",
     "Status",
-    "connect_database",
     "verify",
 ]
 
@@ -200,11 +199,7 @@ def verify(
                 "start the stack (`chat-toolkit stack up` or `supabase start`) or fix "
                 "SUPABASE_URL"
             ) from exc
-        conn = (
-            None
-            if target.db_url is None
-            else resources.enter_context(connect_database(target.db_url))
-        )
+        conn = None if target.db_url is None else resources.enter_context(connect(target.db_url))
         no_db = (
             "SUPABASE_DB_URL is not set; set it to check the schema, grants and migration history"
         )
@@ -227,20 +222,6 @@ def verify(
                 f"({_transport_reason(exc)}); check that the stack is up and run it again"
             ) from exc
         return Report(tuple(run.checks))
-
-
-def connect_database(db_url: str) -> psycopg.Connection:
-    """An autocommit connection, or a one-line ToolkitError that never shows the password."""
-    try:
-        return psycopg.connect(db_url, connect_timeout=10, autocommit=True)
-    except psycopg.OperationalError as exc:
-        parsed = urlparse(db_url)
-        first = (str(exc).strip().splitlines() or ["no answer"])[0]
-        cause = " ".join(first.rpartition("failed: ")[2].split())
-        raise ToolkitError(
-            f"cannot connect to the database at {parsed.hostname}:{parsed.port or 5432} "
-            f"({cause}); check SUPABASE_DB_URL and that the database is running"
-        ) from exc
 
 
 # -- catalog ----------------------------------------------------------------------------

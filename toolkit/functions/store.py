@@ -116,17 +116,6 @@ class ChatStore:
             query = query.eq("visitor_id", visitor_id)
         return bool(await self._run(query.select("id").execute()))
 
-    async def conversation_exists(self, conversation_id: str, visitor_id: str) -> bool:
-        rows = await self._run(
-            self._rest.from_("chat_conversations")
-            .select("id")
-            .eq("id", conversation_id)
-            .eq("visitor_id", visitor_id)
-            .limit(1)
-            .execute()
-        )
-        return bool(rows)
-
     async def add_visitor_message(
         self, conversation_id: str, name: str | None, text: str, client_message_id: str | None
     ) -> tuple[str, bool]:

@@ -49,7 +49,7 @@ async def _bootstrap(request: SyncRequest, store: ChatStore, policy: SyncPolicy)
     if await store.claim_token(request.conversation_id, hash_token(token), request.visitor_id):
         await store.record_events(request.conversation_id, ["token_bootstrapped"])
         return token
-    if await store.conversation_exists(request.conversation_id, request.visitor_id):
+    if await store.find_conversation(request.conversation_id, request.visitor_id) is not None:
         # Already has a token: knowing the visitorId must never be enough to replace it.
         raise TokenRequired("conversationToken is required")
     raise Forbidden("conversation not found or token invalid")
