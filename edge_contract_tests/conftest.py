@@ -20,8 +20,8 @@ import psycopg
 import pytest
 from supabase import Client, create_client
 
-from toolkit import stack
 from toolkit.config import Target
+from toolkit.stack import lifecycle as stack
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -26,10 +26,10 @@ import httpx
 import psycopg
 import pytest
 
-from toolkit import stack
 from toolkit.client import SessionStore, VisitorClient
 from toolkit.config import Target
-from toolkit.soak import SoakOptions, soak
+from toolkit.load.soak import SoakOptions, soak
+from toolkit.stack import lifecycle as stack
 
 from .conftest import auth_headers
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from toolkit import stack
 from toolkit.config import Target
+from toolkit.stack import lifecycle as stack
 
 from .conftest import call
 

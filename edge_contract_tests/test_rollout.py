@@ -20,9 +20,8 @@ import httpx
 import psycopg
 import pytest
 
-from toolkit import stack
-from toolkit.paths import REPO_ROOT
-from toolkit.rollout import (
+from toolkit.config import DeclaredFlags
+from toolkit.ops.rollout import (
     DISABLE_BOOTSTRAP,
     DONE,
     ENFORCE_TOKEN,
@@ -31,7 +30,8 @@ from toolkit.rollout import (
     RolloutStatus,
     rollout_status,
 )
-from toolkit.verify import DeclaredFlags
+from toolkit.paths import REPO_ROOT
+from toolkit.stack import lifecycle as stack
 
 pytestmark = pytest.mark.embedded
 

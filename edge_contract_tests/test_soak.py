@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from toolkit import soak
-from toolkit.soak import TruthRow, View, account
+from toolkit.load import soak
+from toolkit.load.soak import TruthRow, View, account
 
 pytestmark = pytest.mark.embedded
 

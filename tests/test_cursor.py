@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from toolkit.cursor import Since, decode_since, encode_cursor
+from toolkit.functions.cursor import Since, decode_since, encode_cursor
 
 
 @pytest.mark.parametrize("xid", [0, 1, 735, 2**32 + 5, 2**63 - 1])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.db.migrations import discover, pending
 from toolkit.errors import MigrationError
-from toolkit.migrations import discover, pending
 from toolkit.paths import MIGRATIONS_DIR, ROLLBACKS_DIR
 
 

@@ -6,8 +6,9 @@ import ipaddress
 
 import pytest
 
+from toolkit.config import Rate
 from toolkit.errors import RateLimited
-from toolkit.functions.ratelimit import Limiter, Rate, TokenBuckets, client_ip
+from toolkit.functions.ratelimit import Limiter, TokenBuckets, client_ip
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 

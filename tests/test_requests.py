@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from toolkit.cursor import Since, encode_cursor
 from toolkit.errors import InvalidRequest
-from toolkit.functions.requests import (
+from toolkit.functions.bodies import (
     MessageRequest,
     SyncRequest,
     parse_json_object,
     parse_message,
     parse_sync,
 )
+from toolkit.functions.cursor import Since, encode_cursor
 
 CONVERSATION = "0b5c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3"
 SECRET_TOKEN = "s3cr3t-T0KEN-value-that-must-never-be-echoed-back-xyz"

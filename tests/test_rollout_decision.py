@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
+from toolkit.config import DeclaredFlags
 from toolkit.errors import ConfigError
-from toolkit.rollout import (
+from toolkit.ops.rollout import (
     DISABLE_BOOTSTRAP,
     DONE,
     ENFORCE_TOKEN,
@@ -16,7 +17,6 @@ from toolkit.rollout import (
     NextStep,
     decide,
 )
-from toolkit.verify import DeclaredFlags
 
 START = DeclaredFlags(allow_bootstrap=True, enforce_token=False)
 BOOTSTRAP_OFF = DeclaredFlags(allow_bootstrap=False, enforce_token=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from toolkit.db.sqltext import split_statements
 from toolkit.paths import MIGRATIONS_DIR
-from toolkit.sqltext import split_statements
 
 # Statement count of every migration file; a new migration must be added here.
 MIGRATION_STATEMENTS = {

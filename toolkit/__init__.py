@@ -1,7 +1,7 @@
 """chat-toolkit: token-scoped visitor chat for Supabase."""
 
-from .config import ServerSettings, Target, load_environment
-from .errors import (
+from toolkit.config import ServerSettings, Target, load_environment
+from toolkit.errors import (
     ConfigError,
     Forbidden,
     FunctionError,

@@ -10,9 +10,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import migrations, probes, stack
-from .config import load_environment
-from .errors import ToolkitError
+from toolkit.config import load_environment
+from toolkit.db import migrations
+from toolkit.errors import ToolkitError
+from toolkit.stack import lifecycle as stack
+from toolkit.stack import probes
 
 __all__ = ["main"]
 
@@ -126,7 +128,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .functions.server import run
+    from toolkit.functions.server import run
 
     if args.workers < 1:
         raise ToolkitError("--workers must be at least 1")
@@ -138,8 +140,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from .chat_terminal import run_chat
-    from .config import Target
+    from toolkit.client.terminal import run_chat
+    from toolkit.config import Target
 
     if not args.interval >= 0.1:
         raise ToolkitError("--interval must be at least 0.1 seconds")
@@ -148,7 +150,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench
+    from toolkit.load import bench
 
     try:
         concurrency = tuple(int(c) for c in args.concurrency.split(","))
@@ -179,8 +181,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .config import Target
-    from .verify import DeclaredFlags, verify
+    from toolkit.config import DeclaredFlags, Target
+    from toolkit.ops.verify import verify
 
     env = load_environment(args.env_file)
     target = Target.from_env(env)
@@ -199,7 +201,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _rollout_status(args: argparse.Namespace) -> int:
-    from .rollout import rollout_status
+    from toolkit.ops.rollout import rollout_status
 
     status = rollout_status(load_environment(args.env_file), args.days)
     for line in [json.dumps(status.to_json(), indent=2)] if args.json else status.lines():
@@ -208,7 +210,7 @@ def _rollout_status(args: argparse.Namespace) -> int:
 
 
 def _env_from_supabase_status(args: argparse.Namespace) -> int:
-    from .supabase_status import parse_status_env, to_dotenv, toolkit_env
+    from toolkit.supabase_status import parse_status_env, to_dotenv, toolkit_env
 
     source = args.from_supabase_status
     if source == "-":

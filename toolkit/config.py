@@ -14,13 +14,40 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
-from .errors import ConfigError
-from .functions.ratelimit import Network, Rate
+from toolkit.errors import ConfigError
 
-__all__ = ["ServerSettings", "Target", "flag", "load_environment"]
+__all__ = [
+    "DeclaredFlags",
+    "Network",
+    "Rate",
+    "ServerSettings",
+    "Target",
+    "flag",
+    "load_environment",
+]
 
 Env = Mapping[str, str]
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`requests` per `seconds`, with bursts of up to `requests`."""
+
+    requests: int
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """ "60/60" is 60 requests per 60 seconds; raises ValueError when malformed."""
+        requests, _, seconds = text.partition("/")
+        rate = cls(int(requests), float(seconds))
+        if rate.requests < 1 or rate.seconds <= 0:
+            raise ValueError(text)
+        return rate
 
 
 def load_environment(env_file: str | Path | None = None) -> dict[str, str]:
@@ -102,6 +129,21 @@ def _networks(env: Env, name: str, default: tuple[Network, ...]) -> tuple[Networ
         raise ConfigError(
             f"{name}={raw!r} must be IP addresses or CIDRs, comma-separated"
         ) from None
+
+
+@dataclass(frozen=True)
+class DeclaredFlags:
+    """The rollout flags as the env declares them (CONTRACT §7 defaults)."""
+
+    allow_bootstrap: bool = True
+    enforce_token: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DeclaredFlags:
+        return cls(
+            allow_bootstrap=flag(env, "CHAT_SYNC_ALLOW_BOOTSTRAP", True),
+            enforce_token=flag(env, "ENFORCE_VISITOR_CONVERSATION_TOKEN", False),
+        )
 
 
 @dataclass(frozen=True)

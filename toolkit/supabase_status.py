@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ConfigError
+from toolkit.errors import ConfigError
 
 __all__ = ["REQUIRED", "parse_status_env", "to_dotenv", "toolkit_env"]
 

@@ -17,8 +17,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..config import ServerSettings
-from ..errors import (
+from toolkit.config import ServerSettings
+from toolkit.errors import (
     Forbidden,
     FunctionError,
     InvalidRequest,
@@ -28,14 +28,14 @@ from ..errors import (
     TokenRequired,
     Unauthorized,
 )
-from ..keys import role_of
-from .chat_message import MessagePolicy, handle_chat_message
-from .openapi import openapi_document
-from .ratelimit import Limiter, client_ip
-from .requests import parse_json_object, parse_message, parse_sync
-from .responders import build_responder
-from .store import ChatStore
-from .visitor_sync import SyncPolicy, chat_visitor_sync
+from toolkit.functions.bodies import parse_json_object, parse_message, parse_sync
+from toolkit.functions.chat_visitor_sync import SyncPolicy, chat_visitor_sync
+from toolkit.functions.handle_chat_message import MessagePolicy, handle_chat_message
+from toolkit.functions.openapi import openapi_document
+from toolkit.functions.ratelimit import Limiter, client_ip
+from toolkit.functions.responders import build_responder
+from toolkit.functions.store import ChatStore
+from toolkit.keys import role_of
 
 __all__ = ["create_app"]
 

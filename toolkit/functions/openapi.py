@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .requests import MAX_MESSAGE_CHARS, MAX_VISITOR_ID_CHARS
+from toolkit.functions.bodies import MAX_MESSAGE_CHARS, MAX_VISITOR_ID_CHARS
 
 __all__ = ["openapi_document"]
 

@@ -13,30 +13,11 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from ..errors import RateLimited
+from toolkit.config import Network, Rate
+from toolkit.errors import RateLimited
 
-__all__ = ["Limiter", "Rate", "TokenBuckets", "client_ip"]
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True)
-class Rate:
-    """`requests` per `seconds`, with bursts of up to `requests`."""
-
-    requests: int
-    seconds: float
-
-    @classmethod
-    def parse(cls, text: str) -> Rate:
-        """ "60/60" is 60 requests per 60 seconds; raises ValueError when malformed."""
-        requests, _, seconds = text.partition("/")
-        rate = cls(int(requests), float(seconds))
-        if rate.requests < 1 or rate.seconds <= 0:
-            raise ValueError(text)
-        return rate
+__all__ = ["Limiter", "TokenBuckets", "client_ip"]
 
 
 class TokenBuckets:

@@ -18,8 +18,8 @@ from typing import Protocol
 
 import httpx
 
-from ..config import ServerSettings
-from ..errors import ConfigError
+from toolkit.config import ServerSettings
+from toolkit.errors import ConfigError
 
 __all__ = ["Reply", "Responder", "build_responder", "wants_human"]
 

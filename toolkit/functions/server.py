@@ -9,8 +9,8 @@ import sys
 import uvicorn
 from starlette.applications import Starlette
 
-from ..config import ServerSettings, load_environment
-from .app import create_app
+from toolkit.config import ServerSettings, load_environment
+from toolkit.functions.app import create_app
 
 __all__ = ["app_from_environment", "run"]
 

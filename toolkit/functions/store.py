@@ -17,8 +17,8 @@ from httpx_aiohttp import AiohttpTransport
 from postgrest import AsyncPostgrestClient, ReturnMethod
 from postgrest.exceptions import APIError
 
-from ..cursor import Since
-from ..errors import UpstreamUnavailable
+from toolkit.errors import UpstreamUnavailable
+from toolkit.functions.cursor import Since
 
 __all__ = ["ChatStore", "Conversation"]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from ..cursor import Since, decode_since
-from ..errors import InvalidRequest
+from toolkit.errors import InvalidRequest
+from toolkit.functions.cursor import Since, decode_since
 
 __all__ = ["MessageRequest", "SyncRequest", "parse_json_object", "parse_message", "parse_sync"]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from .. import procstat
-from .accounting import percentile, rounded
-from .wire import ENDPOINTS
+from toolkit.load import procstat
+from toolkit.load.soak.accounting import percentile, rounded
+from toolkit.load.soak.wire import ENDPOINTS
 
 __all__ = ["Gauges"]
 

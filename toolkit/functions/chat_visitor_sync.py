@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..cursor import encode_cursor
-from ..errors import Forbidden, TokenRequired, UpstreamUnavailable
-from ..tokens import hash_token, mint_token
-from .requests import SyncRequest
-from .store import ChatStore
+from toolkit.errors import Forbidden, TokenRequired, UpstreamUnavailable
+from toolkit.functions.bodies import SyncRequest
+from toolkit.functions.cursor import encode_cursor
+from toolkit.functions.store import ChatStore
+from toolkit.tokens import hash_token, mint_token
 
 __all__ = ["SyncPolicy", "chat_visitor_sync"]
 

@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 import psycopg
 
-from . import procstat, stack
-from .errors import ToolkitError
-from .tokens import hash_token
+from toolkit.errors import ToolkitError
+from toolkit.load import procstat
+from toolkit.stack import lifecycle as stack
+from toolkit.tokens import hash_token
 
 __all__ = ["BenchOptions", "format_table", "plot", "run_bench"]
 

@@ -8,12 +8,12 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .accounting import Accounting, View, percentile, rounded
+from toolkit.load.soak.accounting import Accounting, View, percentile, rounded
 
 if TYPE_CHECKING:
-    from .gauges import Gauges
-    from .simulation import Run, Visitor
-    from .wire import Wire
+    from toolkit.load.soak.gauges import Gauges
+    from toolkit.load.soak.model import Run, Visitor
+    from toolkit.load.soak.wire import Wire
 
 __all__ = ["INVARIANTS", "build_report", "format_summary"]
 

@@ -42,9 +42,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from .database import connect
-from .errors import ToolkitError
-from .verify import DeclaredFlags
+from toolkit.config import DeclaredFlags
+from toolkit.db.connect import connect
+from toolkit.errors import ToolkitError
 
 __all__ = [
     "DISABLE_BOOTSTRAP",

@@ -20,9 +20,11 @@ from typing import Any, TextIO
 
 import httpx
 
-from .client import Session, SessionStore, Update, VisitorClient, backoff_delay, parse_retry_after
-from .config import Target
-from .errors import (
+from toolkit.client.retry import backoff_delay, parse_retry_after
+from toolkit.client.session import Session, SessionStore
+from toolkit.client.visitor import Update, VisitorClient
+from toolkit.config import Target
+from toolkit.errors import (
     Forbidden,
     InvalidRequest,
     PayloadTooLarge,

@@ -11,23 +11,19 @@ FunctionError subclass named by their `code`; a network failure is UpstreamUnava
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
-import json
-import os
 import random
-import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .errors import (
+from toolkit.client.retry import MIN_DELAY, backoff_delay, parse_retry_after
+from toolkit.client.session import Session, SessionStore
+from toolkit.errors import (
     ConfigError,
     Forbidden,
     FunctionError,
@@ -41,24 +37,8 @@ from .errors import (
     UpstreamUnavailable,
 )
 
-__all__ = [
-    "MIN_DELAY",
-    "SESSION_KEY",
-    "VISITOR_KEY",
-    "Sent",
-    "Session",
-    "SessionStore",
-    "Update",
-    "VisitorClient",
-    "backoff_delay",
-    "merge_messages",
-    "parse_retry_after",
-]
+__all__ = ["Sent", "Update", "VisitorClient", "merge_messages"]
 
-SESSION_KEY = "tradeitm_chat_session_v1"
-VISITOR_KEY = "tradeitm_chat_visitor_id"
-MIN_DELAY = 0.1
-"""No wait is ever shorter than this, so a failing loop cannot spin."""
 
 Message = dict[str, Any]
 _ERRORS_BY_CODE: dict[str, type[FunctionError]] = {
@@ -98,132 +78,6 @@ def _instant(value: Any) -> datetime:
     except ValueError:
         return datetime.min.replace(tzinfo=UTC)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def backoff_delay(
-    attempt: int,
-    *,
-    base: float = 0.5,
-    cap: float = 30.0,
-    rng: Callable[[], float] = random.random,
-    retry_after: float | None = None,
-) -> float:
-    """Seconds to wait before retry number `attempt` (0 for the first retry).
-
-    Exponential with full jitter, `rng() * min(cap, base * 2**attempt)`, so clients that
-    failed together do not come back together. A server's Retry-After is honoured as given.
-    Never less than MIN_DELAY.
-    """
-    if retry_after is not None:
-        return max(MIN_DELAY, retry_after)
-    ceiling = min(cap, base * 2.0 ** min(max(attempt, 0), 32))
-    return max(MIN_DELAY, rng() * ceiling)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """A Retry-After header (delay-seconds or an HTTP date) in seconds; None when unusable."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
-
-
-# -- the stored session -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Session:
-    """The widget's stored session; `token` is None for a pre-cutover (legacy) session."""
-
-    conversation_id: str
-    token: str | None = None
-
-    def __repr__(self) -> str:  # the token is a secret: keep it out of logs and tracebacks
-        token = "'***'" if self.token else "None"
-        return f"Session(conversation_id={self.conversation_id!r}, token={token})"
-
-
-class SessionStore:
-    """A JSON file standing in for the widget's localStorage.
-
-    `{"tradeitm_chat_session_v1": {"conversationId": ..., "conversationToken": ...},
-    "tradeitm_chat_visitor_id": ...}`. Written atomically (temp file + rename) with mode
-    0600, because it holds the conversation's secret.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def load(self) -> Session | None:
-        raw = self._read().get(SESSION_KEY)
-        # As the widget: a stored value of the wrong shape is no session at all.
-        if not isinstance(raw, dict) or not isinstance(raw.get("conversationId"), str):
-            return None
-        token = raw.get("conversationToken")
-        return Session(raw["conversationId"], token if isinstance(token, str) and token else None)
-
-    def save(self, session: Session) -> None:
-        value: dict[str, str] = {"conversationId": session.conversation_id}
-        if session.token is not None:
-            value["conversationToken"] = session.token
-        self._write({**self._read(), SESSION_KEY: value})
-
-    def clear(self) -> None:
-        """Forget the conversation; the visitorId stays, as in the widget."""
-        data = self._read()
-        if SESSION_KEY in data:
-            del data[SESSION_KEY]
-            self._write(data)
-
-    def visitor_id(self) -> str | None:
-        value = self._read().get(VISITOR_KEY)
-        return value if isinstance(value, str) and value else None
-
-    def save_visitor_id(self, visitor_id: str) -> None:
-        self._write({**self._read(), VISITOR_KEY: visitor_id})
-
-    def _read(self) -> dict[str, Any]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read the chat session file {self.path}: {exc}") from exc
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            # Refuse rather than overwrite: the path may name some other file by mistake.
-            raise ConfigError(f"{self.path} is not a chat session file (expected a JSON object)")
-        return data
-
-    def _write(self, data: dict[str, Any]) -> None:
-        folder = self.path.parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)  # mode 0600
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump(data, out, indent=2)
-                    out.write("\n")
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
-        except OSError as exc:
-            raise ConfigError(f"cannot write the chat session file {self.path}: {exc}") from exc
 
 
 # -- the client ---------------------------------------------------------------------------

@@ -38,23 +38,22 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 import psycopg
 
-from .config import Target, flag
-from .database import connect
-from .errors import ToolkitError
-from .migrations import discover
+from toolkit.config import DeclaredFlags, Target
+from toolkit.db.connect import connect
+from toolkit.db.migrations import discover
+from toolkit.errors import ToolkitError
 
 __all__ = [
     "SEED_VERSIONS",
     "VERIFY_PREFIX",
     "Check",
-    "DeclaredFlags",
     "Report",
     "Status",
     "verify",
@@ -108,21 +107,6 @@ class Report:
         return (
             f"verify {'passed' if self.passed else 'FAILED'}: {count['PASS']} pass, "
             f"{count['FAIL']} fail, {count['WARN']} warn, {count['SKIP']} skip"
-        )
-
-
-@dataclass(frozen=True)
-class DeclaredFlags:
-    """The rollout flags as the env declares them (CONTRACT §7 defaults)."""
-
-    allow_bootstrap: bool = True
-    enforce_token: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> DeclaredFlags:
-        return cls(
-            allow_bootstrap=flag(env, "CHAT_SYNC_ALLOW_BOOTSTRAP", True),
-            enforce_token=flag(env, "ENFORCE_VISITOR_CONVERSATION_TOKEN", False),
         )
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Forbidden, TokenRequired
-from ..tokens import hash_token, mint_token, token_matches
-from .requests import MessageRequest
-from .responders import Reply, Responder
-from .store import ChatStore, Conversation
+from toolkit.errors import Forbidden, TokenRequired
+from toolkit.functions.bodies import MessageRequest
+from toolkit.functions.responders import Reply, Responder
+from toolkit.functions.store import ChatStore, Conversation
+from toolkit.tokens import hash_token, mint_token, token_matches
 
 __all__ = ["MessagePolicy", "handle_chat_message"]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import psycopg
 
-from .database import connect
-from .errors import MigrationError
-from .paths import MIGRATIONS_DIR, ROLLBACKS_DIR
-from .sqltext import split_statements
+from toolkit.db.connect import connect
+from toolkit.db.sqltext import split_statements
+from toolkit.errors import MigrationError
+from toolkit.paths import MIGRATIONS_DIR, ROLLBACKS_DIR
 
 __all__ = [
     "Migration",

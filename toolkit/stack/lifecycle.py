@@ -26,10 +26,10 @@ from pathlib import Path
 
 import httpx
 
-from . import migrations
-from .errors import StackError
-from .keys import mint_key
-from .paths import BASELINE_DIR, LOCAL_DIR, POSTGREST_BIN, REPO_ROOT
+from toolkit.db import migrations
+from toolkit.errors import StackError
+from toolkit.keys import mint_key
+from toolkit.paths import BASELINE_DIR, LOCAL_DIR, POSTGREST_BIN, REPO_ROOT
 
 __all__ = [
     "StackOptions",

@@ -1,6 +1,7 @@
 """The soak: simulated visitors poll and write through the visitor client while a simulated
 team replies and types, then an exact account of what every visitor saw.
 
+    model       the options, one visitor, and what a run shares
     simulation  the run: visitors, team members, the closing syncs, reading the truth back
     wire        the transport under every visitor's client, recording each call
     gauges      the functions server's memory, CPU and timings; this process's CPU and lag
@@ -9,10 +10,11 @@ team replies and types, then an exact account of what every visitor saw.
     command     `scripts/soak.py`: which stack, the run, the exit code
 """
 
-from .accounting import Accounting, TruthRow, View, account
-from .command import main, run_soak
-from .report import INVARIANTS, format_summary
-from .simulation import SoakOptions, soak
+from toolkit.load.soak.accounting import Accounting, TruthRow, View, account
+from toolkit.load.soak.command import main, run_soak
+from toolkit.load.soak.model import SoakOptions
+from toolkit.load.soak.report import INVARIANTS, format_summary
+from toolkit.load.soak.simulation import soak
 
 __all__ = [
     "INVARIANTS",

@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 
 import psycopg
 
-from .errors import ToolkitError
+from toolkit.errors import ToolkitError
 
 __all__ = ["connect"]
 

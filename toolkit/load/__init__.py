@@ -1,0 +1,6 @@
+"""Load tools: measured figures, never assertions about speed.
+
+bench     `chat-toolkit bench`: sync and message throughput against raw PostgREST, with wrk
+procstat  a process tree's CPU and memory read from /proc
+soak/     `chat-toolkit soak`: simulated visitors and team, then an exact account
+"""

@@ -1,0 +1,5 @@
+"""Operator tools for the cutover.
+
+verify/   `chat-toolkit verify`: is the project cut over, and does the chat work?
+rollout   `chat-toolkit rollout status`: figures and the next step of the seed's rollout
+"""
