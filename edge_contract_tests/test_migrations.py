@@ -39,15 +39,15 @@ EFFECTS = {
       not has_table_privilege('anon', 'public.chat_messages', 'select'),
       not exists (select from pg_policies where policyname = 'chat_conversations_visitor_read'),
       not exists (select from pg_policies where policyname = 'chat_messages_visitor_read')""",
-    "20260327056000": f"""select
+    "20260327055100": f"""select
       {_COLUMN.format(table="public.chat_messages", column="sync_xid")},
       to_regclass('public.idx_chat_messages_conversation_sync_xid') is not null,
       to_regclass('public.idx_chat_messages_conversation_created_at') is not null""",
-    "20260327057000": f"""select
+    "20260327055200": f"""select
       {_COLUMN.format(table="public.chat_messages", column="client_message_id")},
       to_regclass('public.idx_chat_messages_client_message_id_unique') is not null""",
-    "20260327058000": "select to_regclass('public.chat_access_events') is not null",
-    "20260327059000": """select to_regprocedure(
+    "20260327055300": "select to_regclass('public.chat_access_events') is not null",
+    "20260327055400": """select to_regprocedure(
         'public.chat_visitor_sync(uuid, text, xid8, timestamptz, integer)') is not null""",
     "20260327060000": """select
       not has_table_privilege('anon', 'public.chat_messages', 'insert, update, delete, truncate'),

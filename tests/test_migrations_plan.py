@@ -46,10 +46,10 @@ def test_repository_migrations_each_have_a_rollback() -> None:
     assert [m.version for m in found] == [
         "20260327054000",
         "20260327055000",
-        "20260327056000",
-        "20260327057000",
-        "20260327058000",
-        "20260327059000",
+        "20260327055100",
+        "20260327055200",
+        "20260327055300",
+        "20260327055400",
         "20260327060000",
     ]
     assert [m.rollback_path for m in found] == [ROLLBACKS_DIR / m.path.name for m in found]

@@ -11,10 +11,10 @@ from toolkit.paths import MIGRATIONS_DIR
 MIGRATION_STATEMENTS = {
     "20260327054000_chat_conversation_access_tokens.sql": 2,
     "20260327055000_chat_remove_anon_table_read_access.sql": 4,
-    "20260327056000_chat_messages_sync_cursor.sql": 3,
-    "20260327057000_chat_messages_client_message_id.sql": 2,
-    "20260327058000_chat_access_events.sql": 5,
-    "20260327059000_chat_visitor_sync_function.sql": 6,
+    "20260327055100_chat_messages_sync_cursor.sql": 3,
+    "20260327055200_chat_messages_client_message_id.sql": 2,
+    "20260327055300_chat_access_events.sql": 5,
+    "20260327055400_chat_visitor_sync_function.sql": 6,
     "20260327060000_chat_revoke_anon_table_access.sql": 3,
 }
 

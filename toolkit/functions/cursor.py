@@ -1,6 +1,6 @@
 """The sync cursor: an opaque string that carries the reader's snapshot xmin.
 
-See sql/migrations/20260327056000_chat_messages_sync_cursor.sql for why a transaction id,
+See sql/migrations/20260327055100_chat_messages_sync_cursor.sql for why a transaction id,
 not a timestamp, is what makes incremental sync lossless.
 """
 

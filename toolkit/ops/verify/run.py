@@ -217,10 +217,10 @@ _EFFECTS = {
     "20260327054000": _COLUMN.format("public.chat_conversations", "access_token_hash"),
     "20260327055000": """not exists (select from pg_policies where schemaname = 'public'
         and policyname in ('chat_conversations_visitor_read', 'chat_messages_visitor_read'))""",
-    "20260327056000": _COLUMN.format("public.chat_messages", "sync_xid"),
-    "20260327057000": _COLUMN.format("public.chat_messages", "client_message_id"),
-    "20260327058000": "to_regclass('public.chat_access_events') is not null",
-    "20260327059000": """to_regprocedure(
+    "20260327055100": _COLUMN.format("public.chat_messages", "sync_xid"),
+    "20260327055200": _COLUMN.format("public.chat_messages", "client_message_id"),
+    "20260327055300": "to_regclass('public.chat_access_events') is not null",
+    "20260327055400": """to_regprocedure(
         'public.chat_visitor_sync(uuid, text, xid8, timestamptz, integer)') is not null""",
     "20260327060000": """not exists (select from unnest(array['public.chat_conversations',
         'public.chat_messages', 'public.team_typing_indicators']) t
