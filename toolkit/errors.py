@@ -21,6 +21,8 @@ The CLI prints `str(error)` on one line; the functions server renders a Function
 
 from __future__ import annotations
 
+from toolkit import protocol
+
 __all__ = [
     "ConfigError",
     "Forbidden",
@@ -59,7 +61,7 @@ class FunctionError(ToolkitError):
     """An error answer of an edge function."""
 
     status: int = 500
-    code: str = "internal_error"
+    code: str = protocol.INTERNAL_ERROR
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -68,36 +70,36 @@ class FunctionError(ToolkitError):
 
 
 class InvalidRequest(FunctionError):
-    status, code = 400, "invalid_request"
+    status, code = 400, protocol.INVALID_REQUEST
 
 
 class Unauthorized(FunctionError):
-    status, code = 401, "unauthorized"
+    status, code = 401, protocol.UNAUTHORIZED
 
 
 class TokenRequired(FunctionError):
-    status, code = 401, "token_required"
+    status, code = 401, protocol.TOKEN_REQUIRED
 
 
 class Forbidden(FunctionError):
-    status, code = 403, "forbidden"
+    status, code = 403, protocol.FORBIDDEN
 
 
 class NotFound(FunctionError):
-    status, code = 404, "not_found"
+    status, code = 404, protocol.NOT_FOUND
 
 
 class MethodNotAllowed(FunctionError):
-    status, code = 405, "method_not_allowed"
+    status, code = 405, protocol.METHOD_NOT_ALLOWED
 
 
 class PayloadTooLarge(FunctionError):
-    status, code = 413, "payload_too_large"
+    status, code = 413, protocol.PAYLOAD_TOO_LARGE
 
 
 class RateLimited(FunctionError):
-    status, code = 429, "rate_limited"
+    status, code = 429, protocol.RATE_LIMITED
 
 
 class UpstreamUnavailable(FunctionError):
-    status, code = 503, "upstream_unavailable"
+    status, code = 503, protocol.UPSTREAM_UNAVAILABLE

@@ -36,6 +36,7 @@ from toolkit.errors import (
     Unauthorized,
     UpstreamUnavailable,
 )
+from toolkit.protocol import CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, RETRY_AFTER, api_key_headers
 
 __all__ = ["Sent", "Update", "VisitorClient", "merge_messages"]
 
@@ -178,7 +179,7 @@ class VisitorClient:
                 if session.token is not None:
                     body["conversationToken"] = session.token
             try:
-                answer = await self._post("handle-chat-message", body)
+                answer = await self._post(HANDLE_CHAT_MESSAGE, body)
             except _SESSION_ERRORS:
                 if session is not None:
                     self._drop_session()
@@ -223,7 +224,7 @@ class VisitorClient:
             if self._cursor is not None:
                 body["since"] = self._cursor
             try:
-                answer = await self._post("chat-visitor-sync", body)
+                answer = await self._post(CHAT_VISITOR_SYNC, body)
             except _SESSION_ERRORS as exc:
                 self._drop_session()
                 return Update(reset=exc)
@@ -271,7 +272,7 @@ class VisitorClient:
                 delay = backoff_delay(
                     failures,
                     rng=self._rng,
-                    retry_after=parse_retry_after(exc.headers.get("Retry-After")),
+                    retry_after=parse_retry_after(exc.headers.get(RETRY_AFTER)),
                 )
                 failures += 1
                 update = Update(typing=dict(self.typing), error=exc, retry_in=delay)
@@ -298,7 +299,7 @@ class VisitorClient:
     async def _post(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to a function as supabase-js does; the one place HTTP failures are translated."""
         url = f"{self.functions_url}/{name}"
-        headers = {"apikey": self._api_key, "Authorization": f"Bearer {self._api_key}"}
+        headers = api_key_headers(self._api_key)
         try:
             response = await self._http.post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -327,7 +328,7 @@ def _error(
         cls = by_status[0] if len(by_status) == 1 else None
     if cls is None and (status >= 500 or status == 200):
         cls = UpstreamUnavailable
-    extra = {"Retry-After": headers["Retry-After"]} if "Retry-After" in headers else {}
+    extra = {RETRY_AFTER: headers[RETRY_AFTER]} if RETRY_AFTER in headers else {}
     text = message or f"{name} answered HTTP {status}"
     if cls is None:
         error = FunctionError(text, headers=extra)

@@ -36,12 +36,20 @@ from toolkit.functions.ratelimit import Limiter, client_ip
 from toolkit.functions.responders import build_responder
 from toolkit.functions.store import ChatStore
 from toolkit.keys import role_of
+from toolkit.protocol import (
+    AUTHORIZATION,
+    CHAT_VISITOR_SYNC,
+    CORS_ALLOW_HEADERS_VALUE,
+    CORS_ALLOW_METHODS,
+    FUNCTIONS_PATH,
+    HANDLE_CHAT_MESSAGE,
+    INTERNAL_ERROR,
+)
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("toolkit.functions")
 
-CORS_ALLOW_HEADERS = "authorization, x-client-info, apikey, content-type"
 Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
@@ -82,7 +90,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                     limiter.sync(request.conversation_id, ip)
                 return await chat_visitor_sync(request, store, sync_policy)
 
-            handlers.update({"handle-chat-message": message, "chat-visitor-sync": sync})
+            handlers.update({HANDLE_CHAT_MESSAGE: message, CHAT_VISITOR_SYNC: sync})
             try:
                 yield
             finally:
@@ -105,7 +113,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 return Response("ok", headers=_cors(settings, request, preflight=True))
             if request.method != "POST":
                 raise MethodNotAllowed(
-                    "only POST and OPTIONS are allowed", headers={"Allow": "POST, OPTIONS"}
+                    "only POST and OPTIONS are allowed", headers={"Allow": CORS_ALLOW_METHODS}
                 )
             _verify_jwt(settings, request)
             data = parse_json_object(await _read_body(request, settings.max_body_bytes))
@@ -131,7 +139,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         except Exception:
             log.exception("unhandled error in %s", name)
             return _json(
-                500, {"error": "internal error", "code": "internal_error"}, _cors(settings, request)
+                500, {"error": "internal error", "code": INTERNAL_ERROR}, _cors(settings, request)
             )
         finally:
             entry = {
@@ -145,8 +153,8 @@ def create_app(settings: ServerSettings) -> Starlette:
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT"]
     return Starlette(
         routes=[
-            Route("/functions/v1/openapi.json", openapi, methods=["GET"]),
-            Route("/functions/v1/{name}", function, methods=methods),
+            Route(f"{FUNCTIONS_PATH}/openapi.json", openapi, methods=["GET"]),
+            Route(f"{FUNCTIONS_PATH}/{{name}}", function, methods=methods),
         ],
         lifespan=lifespan,
     )
@@ -171,9 +179,9 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str]) -> Respons
 
 def _cors(settings: ServerSettings, request: Request, *, preflight: bool = False) -> dict[str, str]:
     """Supabase's function CORS headers; with an allowlist, only listed origins are echoed."""
-    headers = {"Access-Control-Allow-Headers": CORS_ALLOW_HEADERS}
+    headers = {"Access-Control-Allow-Headers": CORS_ALLOW_HEADERS_VALUE}
     if preflight:
-        headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
         headers["Access-Control-Max-Age"] = "86400"
     if "*" in settings.cors_origins:
         headers["Access-Control-Allow-Origin"] = "*"
@@ -189,7 +197,7 @@ def _verify_jwt(settings: ServerSettings, request: Request) -> None:
     """As the edge runtime's verify_jwt: a valid API-role JWT in Authorization, or 401."""
     if not settings.verify_jwt:
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = request.headers.get(AUTHORIZATION, "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing authorization header")
     assert settings.jwt_secret is not None

@@ -29,13 +29,13 @@ from toolkit.ops.verify.api import (
     TIMEOUT,
     ApiProbe,
     function_checks,
-    keyed,
     rest_checks,
     transport_reason,
 )
 from toolkit.ops.verify.catalog import catalog_checks, hardening_checks
 from toolkit.ops.verify.report import OnCheck, Report
 from toolkit.ops.verify.write import write_checks
+from toolkit.protocol import REST_PATH, api_key_headers
 
 __all__ = ["verify"]
 
@@ -58,7 +58,7 @@ def verify(
         client = http or resources.enter_context(httpx.Client(timeout=TIMEOUT))
         probe = ApiProbe(on_check, target=target, flags=flags, http=client)
         try:
-            client.get(f"{target.url}/rest/v1/", headers=keyed(target.anon_key))
+            client.get(f"{target.url}{REST_PATH}/", headers=api_key_headers(target.anon_key))
         except httpx.TransportError as exc:
             raise ToolkitError(
                 f"cannot reach the Supabase API at {target.url} ({transport_reason(exc)}); "
