@@ -232,7 +232,8 @@ def test_cli_dry_run_on_a_migrated_database(db_url: str) -> None:
 
 
 def test_cli_unreachable_database_is_one_line_error() -> None:
-    """With an unreachable database the CLI exits 1 with one `chat-toolkit: ` line, no traceback."""
+    """With an unreachable database the CLI exits 4 (a MigrationError) with one `chat-toolkit: `
+    line, no traceback."""
     result = subprocess.run(
         [str(CLI), "migrate", "--db-url", "postgresql://postgres@127.0.0.1:1/postgres"],
         capture_output=True,
@@ -240,7 +241,7 @@ def test_cli_unreachable_database_is_one_line_error() -> None:
         timeout=60,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert result.stderr.startswith("chat-toolkit: cannot connect to the database")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr

@@ -24,16 +24,12 @@ import httpx
 from toolkit.client.retry import MIN_DELAY, backoff_delay, parse_retry_after
 from toolkit.client.session import Session, SessionStore
 from toolkit.errors import (
+    FUNCTION_ERRORS_BY_CODE,
     ConfigError,
     Forbidden,
     FunctionError,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
     RateLimited,
     TokenRequired,
-    Unauthorized,
     UpstreamUnavailable,
 )
 from toolkit.protocol import CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, RETRY_AFTER, api_key_headers
@@ -42,20 +38,6 @@ __all__ = ["Sent", "Update", "VisitorClient", "merge_messages"]
 
 
 Message = dict[str, Any]
-_ERRORS_BY_CODE: dict[str, type[FunctionError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidRequest,
-        Unauthorized,
-        TokenRequired,
-        Forbidden,
-        NotFound,
-        MethodNotAllowed,
-        PayloadTooLarge,
-        RateLimited,
-        UpstreamUnavailable,
-    )
-}
 # The answers that mean "this session is dead", as the widget treats 401/403. A 401
 # `unauthorized` is a bad API key, not a bad session, so it does not clear anything.
 _SESSION_ERRORS = (Forbidden, TokenRequired)
@@ -322,9 +304,9 @@ def _error(
     answer = answer if isinstance(answer, dict) else {}
     code = answer.get("code") if isinstance(answer.get("code"), str) else None
     message = answer.get("error") if isinstance(answer.get("error"), str) else None
-    cls = _ERRORS_BY_CODE.get(code or "")
+    cls = FUNCTION_ERRORS_BY_CODE.get(code or "")
     if cls is None:
-        by_status = [c for c in _ERRORS_BY_CODE.values() if c.status == status]
+        by_status = [c for c in FUNCTION_ERRORS_BY_CODE.values() if c.status == status]
         cls = by_status[0] if len(by_status) == 1 else None
     if cls is None and (status >= 500 or status == 200):
         cls = UpstreamUnavailable

@@ -6,12 +6,12 @@ from urllib.parse import urlparse
 
 import psycopg
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, Unreachable
 
 __all__ = ["connect"]
 
 
-def connect(db_url: str, error: type[ToolkitError] = ToolkitError) -> psycopg.Connection:
+def connect(db_url: str, error: type[ToolkitError] = Unreachable) -> psycopg.Connection:
     """An autocommit connection, or `error` naming host, port and cause (never the password)."""
     try:
         return psycopg.connect(db_url, connect_timeout=10, autocommit=True)

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from toolkit.db.migrations import discover
-from toolkit.errors import ToolkitError
+from toolkit.errors import ConfigError
 from toolkit.ops.verify.report import MIGRATE, Recorder
 from toolkit.protocol import CHAT_TABLES, READ_TABLES
 
@@ -73,7 +73,7 @@ def _column(
 
 def catalog_checks(run: Recorder, conn: psycopg.Connection) -> None:
     if _scalar(conn, "select to_regclass('public.chat_conversations')") is None:
-        raise ToolkitError(
+        raise ConfigError(
             "public.chat_conversations does not exist in the database SUPABASE_DB_URL names; "
             "point it at the chat project's database"
         )

@@ -12,8 +12,8 @@ Checks, in order: catalog.* (catalog.py, needs SUPABASE_DB_URL), rest.* and func
 (api.py), hardening.* and lint.* (catalog.py), write.* (write.py, only with --write).
 
 No reason ever contains a key, a token, a token hash or the database password. An API or
-database that cannot be reached at all is a ToolkitError (one line: cause and fix), not a
-list of failures.
+database that cannot be reached at all is Unreachable (exit 3), and a database without the
+chat tables a ConfigError (exit 2): one line naming cause and fix, not a list of failures.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import httpx
 
 from toolkit.config import DeclaredFlags, Target
 from toolkit.db.connect import connect
-from toolkit.errors import ToolkitError
+from toolkit.errors import Unreachable
 from toolkit.ops.verify.api import (
     TIMEOUT,
     ApiProbe,
@@ -60,7 +60,7 @@ def verify(
         try:
             client.get(f"{target.url}{REST_PATH}/", headers=api_key_headers(target.anon_key))
         except httpx.TransportError as exc:
-            raise ToolkitError(
+            raise Unreachable(
                 f"cannot reach the Supabase API at {target.url} ({transport_reason(exc)}); "
                 "start the stack (`chat-toolkit stack up` or `supabase start`) or fix "
                 "SUPABASE_URL"
@@ -80,7 +80,7 @@ def verify(
             if write:
                 write_checks(probe)
         except httpx.TransportError as exc:
-            raise ToolkitError(
+            raise Unreachable(
                 f"lost the connection during verify after {len(probe.checks)} checks "
                 f"({transport_reason(exc)}); check that the stack is up and run it again"
             ) from exc
