@@ -164,6 +164,49 @@ def test_toolkit_sees_a_cli_repair_as_pending(project: Path, pushed: str) -> Non
     ]
 
 
+# The project's own migrations, before, between and after the toolkit's.
+APP_MIGRATIONS = {
+    "20250101000000_app_notes.sql": "create table public.app_notes (id bigint primary key);",
+    "20260327054500_app_notes_title.sql": "alter table public.app_notes add column title text;",
+    "20270101000000_app_notes_index.sql": "create index on public.app_notes (title);",
+}
+
+
+def _app_project(root: Path, *, with_toolkit: bool) -> Path:
+    (root / "supabase" / "migrations").mkdir(parents=True)
+    (root / "home").mkdir()
+    for name, sql in APP_MIGRATIONS.items():
+        (root / "supabase" / "migrations" / name).write_text(sql + "\n")
+    if with_toolkit:
+        for path in MIGRATIONS_DIR.glob("*.sql"):
+            shutil.copy(path, root / "supabase" / "migrations" / path.name)
+    return root
+
+
+def test_both_ways_end_in_the_same_history(tmp_path: Path) -> None:
+    """A project with migrations of its own: pushing the app's files with the CLI and then
+    running `chat-toolkit migrate`, or copying the toolkit's files in and pushing them all,
+    give the same history, which `supabase migration list` reads as fully applied."""
+    app_only = _app_project(tmp_path / "app", with_toolkit=False)
+    combined = _app_project(tmp_path / "combined", with_toolkit=True)
+    with (
+        stack.temporary(baseline_only=True, functions=False) as alongside,
+        stack.temporary(baseline_only=True, functions=False) as copied,
+    ):
+        supabase(app_only, "db", "push", "--db-url", alongside.db_url, "--yes")
+        lines = chat_toolkit("migrate", "--db-url", alongside.db_url)
+        assert lines[1] == (
+            "project's own migrations, left as they are: "
+            "20250101000000, 20260327054500, 20270101000000"
+        )
+        assert lines[-1] == f"{len(MIGRATIONS)} applied; database is up to date"
+        supabase(combined, "db", "push", "--db-url", copied.db_url, "--yes")
+        assert history(alongside.db_url) == history(copied.db_url)
+        every = sorted([*VERSIONS, *(name[:14] for name in APP_MIGRATIONS)])
+        listed = migration_list(combined, alongside.db_url)
+        assert [(local, remote) for local, remote, _ in listed] == [(v, v) for v in every]
+
+
 def test_db_lint_finds_no_error(project: Path, migrated: str) -> None:
     """`supabase db lint` (plpgsql_check) finds nothing in the migrated schemas, the toolkit's
     functions and the stack's event-trigger functions included."""
