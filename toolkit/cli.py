@@ -13,6 +13,7 @@ from pathlib import Path
 
 from toolkit.config import load_environment
 from toolkit.db import migrations
+from toolkit.db.connect import hide_password
 from toolkit.errors import (
     CheckFailed,
     ConfigError,
@@ -124,16 +125,17 @@ def _migrate(args: argparse.Namespace) -> int:
             "SUPABASE_DB_URL is not set; pass --db-url postgresql://... "
             "(supabase start: postgresql://postgres:postgres@127.0.0.1:54322/postgres)"
         )
+    dry = " (dry run: nothing is written)" if args.dry_run else ""
+    _say(f"migrate: {hide_password(db_url)}{dry}")
     if args.rollback:
-        migrations.rollback(db_url, args.rollback, progress=_say)
+        migrations.rollback(db_url, args.rollback, dry_run=args.dry_run, progress=_say)
         return 0
-    todo = migrations.migrate(db_url, dry_run=args.dry_run, progress=_say)
     if args.dry_run:
-        for m in todo:
-            _say(f"pending {m.version}_{m.name}")
-        _say(f"{len(todo)} pending")
-    else:
-        _say(f"{len(todo)} applied; database is up to date")
+        for line in migrations.inspect(db_url).lines():
+            _say(line)
+        return 0
+    applied = migrations.migrate(db_url, progress=_say)
+    _say(f"{len(applied)} applied; database is up to date")
     return 0
 
 
@@ -292,8 +294,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db-url", help="Postgres URL (default: SUPABASE_DB_URL)")
     p.add_argument("--env-file", help="dotenv file to read (default: .env)")
-    p.add_argument("--dry-run", action="store_true", help="list pending migrations only")
-    p.add_argument("--rollback", metavar="VERSION", help="undo the newest applied migration")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the history (the toolkit's and the project's own) and change nothing; "
+        "with --rollback, say what would be undone",
+    )
+    p.add_argument(
+        "--rollback",
+        metavar="VERSION",
+        help="undo VERSION, which must be the newest applied toolkit migration",
+    )
     p.set_defaults(run=_migrate)
 
     p = commands.add_parser("bench", help="measure sync against raw PostgREST on one stack")
