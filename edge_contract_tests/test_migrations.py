@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.db.migrations import Migration, applied_versions, discover, migrate, rollback
 from toolkit.errors import MigrationError
-from toolkit.stack import lifecycle as stack
 
 pytestmark = pytest.mark.embedded
 

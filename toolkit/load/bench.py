@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from toolkit import stack
 from toolkit.errors import ToolkitError
 from toolkit.load import procstat
-from toolkit.stack import lifecycle as stack
 from toolkit.tokens import hash_token
 
 __all__ = ["BenchOptions", "format_table", "plot", "run_bench"]

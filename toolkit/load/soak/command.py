@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from toolkit import stack
 from toolkit.config import Target, load_environment
 from toolkit.errors import ConfigError, ToolkitError
 from toolkit.load.soak.model import SoakOptions
 from toolkit.load.soak.report import format_summary
 from toolkit.load.soak.simulation import Progress, quiet, soak
-from toolkit.stack import lifecycle as stack
 
 __all__ = ["main", "run_soak"]
 
