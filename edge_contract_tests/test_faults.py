@@ -26,11 +26,13 @@ import httpx
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.client import SessionStore, VisitorClient
 from toolkit.config import Target
 from toolkit.load.soak import SoakOptions
 from toolkit.load.soak.simulation import soak
-from toolkit.stack import lifecycle as stack
+from toolkit.stack import testing
+from toolkit.stack.parts import PG_BIN
 
 from .conftest import auth_headers
 
@@ -63,7 +65,7 @@ class Rig:
 
     def serve(self) -> None:
         log = self.directory / "logs" / "functions.log"
-        self.server = stack.serve_functions(self.env, self.state.ports["functions"], log)
+        self.server = testing.serve_functions(self.env, self.state.ports["functions"], log)
 
 
 def rig_for(rest_timeout: float) -> Iterator[Rig]:
@@ -71,11 +73,11 @@ def rig_for(rest_timeout: float) -> Iterator[Rig]:
     with stack.temporary(functions=False) as state:
         env = {**state.env(), "SUPABASE_REST_TIMEOUT_SECONDS": str(rest_timeout)}
         log = Path(state.directory) / "logs" / "functions.log"
-        rig = Rig(state, env, stack.serve_functions(env, state.ports["functions"], log))
+        rig = Rig(state, env, testing.serve_functions(env, state.ports["functions"], log))
         try:
             yield rig
         finally:
-            stack.stop_functions(rig.server)
+            testing.stop_functions(rig.server)
             # A postmaster restarted by a test has a PID the stack never recorded.
             pg_ctl(rig, "stop", "-m", "fast", "-w", check=False)
 
@@ -99,7 +101,7 @@ def client() -> Iterator[httpx.Client]:
 
 def pg_ctl(rig: Rig, *args: str, check: bool = True) -> None:
     """pg_ctl on the stack's cluster, as the postgres OS user when running as root."""
-    argv = [str(stack.PG_BIN / "pg_ctl"), "-D", str(rig.directory / "pgdata"), *args]
+    argv = [str(PG_BIN / "pg_ctl"), "-D", str(rig.directory / "pgdata"), *args]
     if os.geteuid() == 0:
         argv = ["runuser", "-u", "postgres", "--", *argv]
     result = subprocess.run(
@@ -228,9 +230,9 @@ def test_postgrest_killed_mid_soak(client: httpx.Client, rig: Rig) -> None:
     restarted from the same binary and config, they serve within 2 s; nothing is lost."""
     conversation = open_conversation(client, rig)
     with soaking(rig) as report:
-        stack.kill_part(rig.state, "postgrest")
+        testing.kill_part(rig.state, "postgrest")
         answers = outage_answers(client, rig, conversation)
-        stack.restart_postgrest(rig.state)
+        testing.restart_postgrest(rig.state)
         recovery = seconds_to_recover(client, rig, conversation)
 
     assert answers == {(503, "upstream_unavailable", UNAVAILABLE, True)}
@@ -268,7 +270,7 @@ def test_functions_server_restarted_mid_soak(
     conversation = open_conversation(client, rig)
     sessions = tmp_path / "sessions"
     with soaking(rig, session_dir=sessions) as report:
-        stack.stop_functions(rig.server)
+        testing.stop_functions(rig.server)
         answers = outage_answers(client, rig, conversation)
         rig.serve()
         recovery = seconds_to_recover(client, rig, conversation)

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from toolkit import stack
 from toolkit.config import Target
-from toolkit.stack import lifecycle as stack
+from toolkit.stack import testing
 
 from .conftest import call
 
@@ -112,7 +113,7 @@ def test_postgrest_down_is_503_then_recovers(
     before, _ = timed_call(client, outage_target, SYNC, sync_body(conversation))
     assert before.status_code == 200, before.text
 
-    stack.kill_part(outage_stack, "postgrest")
+    testing.kill_part(outage_stack, "postgrest")
 
     attempts = {
         "new conversation": (MESSAGE, {"visitorId": "outage-new", "message": "anyone there?"}),
@@ -134,7 +135,7 @@ def test_postgrest_down_is_503_then_recovers(
         response, elapsed = timed_call(client, outage_target, name, body)
         assert_unavailable(response, elapsed)
 
-    stack.restart_postgrest(outage_stack)
+    testing.restart_postgrest(outage_stack)
     started = time.monotonic()
     deadline = started + RECOVERY_SECONDS
     statuses: list[int] = []
@@ -161,7 +162,7 @@ def test_functions_server_down_is_503_at_the_gateway(
     conversation: dict[str, Any],
 ) -> None:
     """With the functions server stopped, the gateway answers 503 upstream_unavailable JSON."""
-    stack.kill_part(outage_stack, "functions")
+    testing.kill_part(outage_stack, "functions")
     for name in (SYNC, MESSAGE):
         response, elapsed = timed_call(client, outage_target, name, sync_body(conversation))
         assert_unavailable(response, elapsed)

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.db.migrations import (
     LEGACY_VERSIONS,
     Migration,
@@ -28,7 +29,6 @@ from toolkit.db.migrations import (
 )
 from toolkit.db.sqltext import split_statements
 from toolkit.errors import MigrationError
-from toolkit.stack import lifecycle as stack
 
 pytestmark = pytest.mark.embedded
 

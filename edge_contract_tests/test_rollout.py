@@ -20,6 +20,7 @@ import httpx
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.config import DeclaredFlags
 from toolkit.ops.rollout import (
     DISABLE_BOOTSTRAP,
@@ -31,7 +32,7 @@ from toolkit.ops.rollout import (
     rollout_status,
 )
 from toolkit.paths import REPO_ROOT
-from toolkit.stack import lifecycle as stack
+from toolkit.stack import testing
 
 pytestmark = pytest.mark.embedded
 
@@ -60,15 +61,15 @@ def functions(rollout_stack: stack.StackState) -> Iterator[Callable[[dict[str, s
     def start(flags: dict[str, str]) -> str:
         key = frozenset(flags.items())
         if key not in running:
-            port = stack.free_port()
+            port = testing.free_port()
             env = {**rollout_stack.env(), **flags}
-            processes.append(stack.serve_functions(env, port, logs / f"serve-{port}.log"))
+            processes.append(testing.serve_functions(env, port, logs / f"serve-{port}.log"))
             running[key] = f"http://127.0.0.1:{port}/functions/v1"
         return running[key]
 
     yield start
     for proc in processes:
-        stack.stop_functions(proc)
+        testing.stop_functions(proc)
 
 
 @pytest.fixture(scope="module")

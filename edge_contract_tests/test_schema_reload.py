@@ -19,9 +19,9 @@ import httpx
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.config import Target
 from toolkit.db.migrations import discover, migrate, rollback
-from toolkit.stack import lifecycle as stack
 
 from .conftest import auth_headers, call
 

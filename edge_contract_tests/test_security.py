@@ -16,8 +16,8 @@ import jwt
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.config import Target
-from toolkit.stack import lifecycle as stack
 from toolkit.tokens import hash_token, mint_token
 
 from .conftest import auth_headers, call

@@ -18,12 +18,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.config import DeclaredFlags, Target
 from toolkit.db.migrations import migrate
 from toolkit.errors import Unreachable
 from toolkit.ops.verify import Report, verify
 from toolkit.paths import REPO_ROOT
-from toolkit.stack import lifecycle as stack
 
 pytestmark = pytest.mark.embedded
 

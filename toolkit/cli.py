@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from toolkit import stack
 from toolkit.config import load_environment
 from toolkit.db import migrations
 from toolkit.db.connect import hide_password
@@ -23,7 +26,6 @@ from toolkit.errors import (
     UsageError,
 )
 from toolkit.load.soak import command as soak_command
-from toolkit.stack import lifecycle as stack
 from toolkit.stack import probes
 
 __all__ = ["BUG_EXIT_CODE", "main"]
@@ -74,7 +76,9 @@ def _stack_up(args: argparse.Namespace) -> int:
         functions_workers=args.workers,
     )
     started = time.monotonic()
-    state = stack.up(options, progress=_say)
+    # SIGTERM stops a starting stack as Ctrl-C does: every part started is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    state = stack.up(options, progress=_say, started=_hold_for_tests)
     _say(f"stack up in {time.monotonic() - started:.1f}s; env written to {args.dir / 'env'}")
     env = state.env()
     for key, value in env.items():
@@ -84,12 +88,25 @@ def _stack_up(args: argparse.Namespace) -> int:
     ):
         _say(line)
     if args.detach:
-        _say(f"stop it with: chat-toolkit stack down --dir {args.dir}")
+        _say(f"stop it with: chat-toolkit stack down --dir {shlex.quote(str(args.dir))}")
         return 0
     _say("running; press Ctrl-C to stop")
     reason = stack.wait_foreground(state)
     _say(f"stack {reason}")
     return 0 if reason == "stopped" else StackError.exit_code
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _hold_for_tests(stage: str) -> None:
+    """CHAT_TOOLKIT_STACK_HOLD=<stage> pauses `stack up` once that stage (postgres, schema,
+    postgrest, functions, nginx) is under way, until a signal: how the tests interrupt
+    each stage."""
+    if os.environ.get("CHAT_TOOLKIT_STACK_HOLD") == stage:
+        _say(f"holding at {stage} (CHAT_TOOLKIT_STACK_HOLD) until a signal")
+        signal.pause()
 
 
 def _stack_down(args: argparse.Namespace) -> int:

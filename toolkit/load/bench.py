@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import psycopg
 
+from toolkit import stack
 from toolkit.errors import ToolkitError
 from toolkit.load.wrk import Case, Progress, WrkRunner
 from toolkit.protocol import AUTHORIZATION, CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, REST_PATH
-from toolkit.stack import lifecycle as stack
 from toolkit.tokens import hash_token
 
 __all__ = ["BenchOptions", "format_table", "plot", "run_bench"]

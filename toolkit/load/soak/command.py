@@ -17,6 +17,7 @@ from toolkit.config import Target
 from toolkit.errors import CheckFailed, UsageError
 from toolkit.load.soak.model import SoakOptions
 from toolkit.load.soak.report import format_summary
+from toolkit.load.soak.simulation import soak
 
 __all__ = ["DESCRIPTION", "add_arguments", "run", "run_soak"]
 
@@ -118,8 +119,7 @@ def run_soak(
 ) -> dict[str, Any]:
     """Soak the stack `env` names (SUPABASE_URL, ...), or a fresh embedded one that is always
     stopped, when `embedded` or when `env` names none."""
-    from toolkit.load.soak.simulation import soak
-    from toolkit.stack import lifecycle as stack
+    from toolkit import stack
 
     if not embedded and env.get("SUPABASE_URL", "").strip():
         target = Target.from_env(env)
