@@ -322,6 +322,7 @@ def test_chat_command_sends_shows_the_reply_and_resumes(
     ).json()
     reply = body["messages"][1]["text"]
     assert lines(first.stdout) == [
+        f"chat: {target.functions_url}",
         "* new visitor: type a message and press Enter to start a conversation",
         f"* session file: {session_file}; Ctrl-D or Ctrl-C quits",
         f"* started conversation {cid}",
@@ -334,6 +335,7 @@ def test_chat_command_sends_shows_the_reply_and_resumes(
     second = run_chat(target, tmp_path, session_file, "again\n")
     assert (second.returncode, second.stderr) == (0, "")
     assert lines(second.stdout) == [
+        f"chat: {target.functions_url}",
         f"* resuming conversation {cid}",
         f"* session file: {session_file}; Ctrl-D or Ctrl-C quits",
         "You: hello",
@@ -359,8 +361,9 @@ def test_chat_command_ctrl_c_exits_cleanly(tmp_path: Path, target: Target) -> No
     )
     try:
         assert proc.stdout is not None
-        banner = [proc.stdout.readline(), proc.stdout.readline()]
-        assert banner[1].startswith("* session file:")
+        banner = [proc.stdout.readline() for _ in range(3)]
+        assert banner[0] == f"chat: {target.functions_url}\n"
+        assert banner[2].startswith("* session file:")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:

@@ -195,6 +195,7 @@ def test_short_soak_loses_duplicates_and_leaks_nothing(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == "soak: a throwaway embedded stack"
     report = json.loads(out.read_text())
     assert set(REQUIRED_KEYS) <= set(report)
     assert (report["lost"], report["duplicated"], report["leaked"]) == (0, 0, 0)
