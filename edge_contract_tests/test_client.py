@@ -18,12 +18,18 @@ import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import (
+    URL_SAFE,
+    legacy_conversation,
+    one_row,
+    open_conversation,
+    set_typing,
+    stored_hash,
+    team_message,
+)
 from toolkit.client import Session, SessionStore, Update, VisitorClient
 from toolkit.config import Target
 from toolkit.errors import TokenRequired
-
-from .test_functions_sync import set_typing, team_message
-from .test_functions_tokens import URL_SAFE, legacy_conversation, start, stored_hash
 
 pytestmark = pytest.mark.writes
 
@@ -161,7 +167,11 @@ def test_wrong_token_403_clears_the_session_and_next_send_starts_anew(
 
 
 def test_enforced_401_clears_a_tokenless_session(
-    tmp_path: Path, target: Target, serve, db: psycopg.Connection, http: httpx.Client
+    tmp_path: Path,
+    target: Target,
+    serve: Callable[..., str],
+    db: psycopg.Connection,
+    http: httpx.Client,
 ) -> None:
     """With tokens enforced, a tokenless session gets 401 token_required and is cleared."""
     enforced = serve(ENFORCE_VISITOR_CONVERSATION_TOKEN="true")
@@ -178,7 +188,7 @@ def test_enforced_401_clears_a_tokenless_session(
     assert cleared is None
     assert stored_hash(db, cid) is None
     assert again.new_conversation is True and again.conversation_id != cid
-    hashed = start(http, target)
+    hashed = open_conversation(http, target)
     tokenless = new_store(
         tmp_path / "other", Session(hashed["conversationId"]), hashed["visitorId"]
     )
@@ -227,10 +237,11 @@ def test_retry_with_the_same_client_message_id_stores_one_message(
     one, two = using_client(target, store, steps)
     assert one.message_id == two.message_id and one.client_message_id == "cm-1"
     assert two.reply is None
-    (count,) = db.execute(
+    (count,) = one_row(
+        db,
         "select count(*) from chat_messages where conversation_id = %s and message_text = %s",
         (one.conversation_id, "retry me"),
-    ).fetchone()
+    )
     assert count == 1
 
 
@@ -280,7 +291,9 @@ def chat_env(target: Target) -> dict[str, str]:
     }
 
 
-def run_chat(target: Target, cwd: Path, session: Path, text: str) -> subprocess.CompletedProcess:
+def run_chat(
+    target: Target, cwd: Path, session: Path, text: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,

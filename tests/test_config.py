@@ -186,7 +186,9 @@ def test_every_config_error_in_config_py_is_covered() -> None:
     for call in sites:
         message = call.args[0]
         pieces = message.values if isinstance(message, ast.JoinedStr) else [message]
-        parts = [p.value for p in pieces if isinstance(p, ast.Constant) and p.value.strip()]
+        parts = [
+            str(p.value) for p in pieces if isinstance(p, ast.Constant) and str(p.value).strip()
+        ]
         if not any(all(part in m for part in parts) for m in expected):
             uncovered.append(f"line {call.lineno}: {parts}")
     assert len(sites) == 15
