@@ -15,7 +15,6 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -143,15 +142,3 @@ def serve(target: Target) -> Iterator[Callable[..., str]]:
     for proc in processes:
         testing.stop_functions(proc)
     shutil.rmtree(logs, ignore_errors=True)
-
-
-def call(
-    http: httpx.Client, functions_url: str, name: str, body: Any, key: str | None
-) -> httpx.Response:
-    """POST a JSON body to a function, as supabase-js's functions.invoke does."""
-    return http.post(f"{functions_url}/{name}", json=body, headers=auth_headers(key))
-
-
-def auth_headers(key: str | None) -> dict[str, str]:
-    """The headers supabase-js / supabase-py send with a key (none for a keyless request)."""
-    return {"apikey": key, "Authorization": f"Bearer {key}"} if key else {}

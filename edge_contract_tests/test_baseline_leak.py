@@ -9,9 +9,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from edge_contract_tests.helpers import auth_headers
 from toolkit.config import Target
-
-from .conftest import auth_headers
 
 pytestmark = pytest.mark.embedded
 

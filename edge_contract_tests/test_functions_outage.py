@@ -7,7 +7,6 @@ These tests break their own throwaway stack, so the shared target is never distu
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from edge_contract_tests.helpers import call, open_conversation
 from toolkit import stack
 from toolkit.config import Target
 from toolkit.stack import testing
-
-from .conftest import call
 
 pytestmark = [pytest.mark.writes, pytest.mark.embedded]
 
@@ -52,16 +50,7 @@ def client() -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def conversation(client: httpx.Client, outage_target: Target) -> dict[str, Any]:
     """A conversation opened while everything is up: its 200 body plus its visitorId."""
-    visitor = f"outage-{uuid.uuid4()}"
-    response = call(
-        client,
-        outage_target.functions_url,
-        MESSAGE,
-        {"visitorId": visitor, "message": "before the outage"},
-        outage_target.anon_key,
-    )
-    assert response.status_code == 200, response.text
-    return {**response.json(), "visitorId": visitor}
+    return open_conversation(client, outage_target, message="before the outage")
 
 
 def alive(pid: int) -> bool:

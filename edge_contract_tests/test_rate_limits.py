@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import auth_headers, one_row, open_conversation
 from toolkit.config import Target
-
-from .conftest import auth_headers
-from .test_functions_tokens import start
 
 pytestmark = pytest.mark.writes
 
 
-def post(http: httpx.Client, url: str, name: str, body: dict, key: str, ip: str) -> httpx.Response:
+def post(
+    http: httpx.Client, url: str, name: str, body: dict[str, Any], key: str, ip: str
+) -> httpx.Response:
     headers = {**auth_headers(key), "X-Forwarded-For": ip}
     return http.post(f"{url}/{name}", json=body, headers=headers)
 
@@ -27,7 +28,7 @@ def test_sync_limit_per_conversation_is_429_with_retry_after(
 ) -> None:
     """CHAT_RATE_SYNC=3/60: the fourth sync of one conversation is 429, another still syncs."""
     url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_SYNC="3/60")
-    mine, other = start(http, target), start(http, target)
+    mine, other = open_conversation(http, target), open_conversation(http, target)
     body = {
         "conversationId": mine["conversationId"],
         "conversationToken": mine["conversationToken"],
@@ -52,7 +53,7 @@ def test_limited_message_is_not_stored(
 ) -> None:
     """CHAT_RATE_MESSAGE=2/60: the third message is 429 and never reaches the database."""
     url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_MESSAGE="2/60")
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     statuses = []
     for i in range(3):
         body = {
@@ -82,7 +83,7 @@ def test_failed_token_checks_block_the_address_before_any_lookup(
 ) -> None:
     """After 3 wrong tokens an address gets 429 even with a valid token; others are unaffected."""
     url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_TOKEN_FAILURES="3/600")
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     good = {
         "conversationId": conv["conversationId"],
         "conversationToken": conv["conversationToken"],
@@ -119,9 +120,9 @@ def test_new_conversations_are_limited_per_address(
         for _ in range(3)
     ]
     assert statuses == [200, 200, 429]
-    (created,) = db.execute(
-        "select count(*) from chat_conversations where visitor_id = %s", (visitor,)
-    ).fetchone()
+    (created,) = one_row(
+        db, "select count(*) from chat_conversations where visitor_id = %s", (visitor,)
+    )
     assert created == 2
     other = post(
         http,

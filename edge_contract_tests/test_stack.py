@@ -24,7 +24,7 @@ import pytest
 
 from toolkit import stack
 from toolkit.paths import REPO_ROOT
-from toolkit.stack import lifecycle
+from toolkit.stack import lifecycle, processes
 
 pytestmark = pytest.mark.embedded
 
@@ -133,7 +133,7 @@ def test_parts_that_lose_their_port_start_again_on_fresh_ones(
     part is started again on a fresh port, and the stack serves a chat end to end (the
     functions server, moved to the new API port, reaches PostgREST through the gateway)."""
     handed_out = iter(taken_ports)
-    fresh = lifecycle.free_port
+    fresh = processes.free_port
     monkeypatch.setattr(lifecycle, "free_port", lambda: next(handed_out, None) or fresh())
     lines: list[str] = []
     state = stack.up(stack.StackOptions(directory=folder / "stack"), progress=lines.append)
