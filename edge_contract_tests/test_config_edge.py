@@ -17,11 +17,14 @@ import httpx
 import pytest
 
 from toolkit.config import Target
+from toolkit.db.migrations import discover
 from toolkit.load.procstat import process_tree
 
 CLI = Path(sys.executable).parent / "chat-toolkit"
 # Nothing listens on port 1: a database there is "the other one", which must never be used.
 OTHER_DB = "postgresql://postgres:other-secret@127.0.0.1:1/postgres"
+
+UP_TO_DATE = f"0 pending, {len(discover())} applied, 0 of the project's own"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -56,7 +59,7 @@ def test_env_file_wins_over_an_exported_db_url_for_migrate(db_url: str, tmp_path
         env=clean_env(SUPABASE_DB_URL=OTHER_DB),
     )
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
-    assert result.stdout.splitlines()[-1] == "0 pending"
+    assert result.stdout.splitlines()[-1] == UP_TO_DATE
     assert "other-secret" not in result.stdout
 
 
@@ -65,7 +68,7 @@ def test_exported_db_url_wins_over_dot_env_for_migrate(db_url: str, tmp_path: Pa
     (tmp_path / ".env").write_text(f"SUPABASE_DB_URL={OTHER_DB}\n")
     result = cli("migrate", "--dry-run", cwd=tmp_path, env=clean_env(SUPABASE_DB_URL=db_url))
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
-    assert result.stdout.splitlines()[-1] == "0 pending"
+    assert result.stdout.splitlines()[-1] == UP_TO_DATE
 
 
 def test_env_file_wins_for_verify_and_its_first_line_names_the_target(
