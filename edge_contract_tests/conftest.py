@@ -11,17 +11,23 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 import pytest
 from supabase import Client, create_client
 
 from toolkit.config import Target
+from toolkit.db.migrations import discover, migrate
 from toolkit.stack import lifecycle as stack
+
+TEAM_ACCESS_VERSION = "20260327061000"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,6 +61,36 @@ def baseline_target() -> Iterator[Target]:
     """Always embedded: the pre-cutover schema, where anon can read every visitor's chat."""
     with stack.temporary(baseline_only=True, functions=False) as state:
         yield Target.from_env(state.env())
+
+
+@pytest.fixture(scope="session")
+def pre_team_access_target() -> Iterator[Target]:
+    """Always embedded: migrated up to, not including, the team-access migration. The anon
+    leak is closed there, but the baseline's `using (true)` team policies still let every
+    signed-in user through."""
+    with stack.temporary(baseline_only=True, functions=False) as state:
+        earlier = [m for m in discover() if m.version < TEAM_ACCESS_VERSION]
+        migrate(state.db_url, migrations=earlier)
+        target = Target.from_env(state.env())
+        reload_schema_cache(target)
+        yield target
+
+
+def reload_schema_cache(target: Target) -> None:
+    """Tell PostgREST about DDL done behind its back; wait until its OpenAPI document (built
+    from the schema cache) shows access_token_hash, a column the migrations add."""
+    assert target.db_url is not None
+    with psycopg.connect(target.db_url, autocommit=True) as conn:
+        conn.execute("notify pgrst, 'reload schema'")
+    with httpx.Client(timeout=5.0) as client:
+        for _ in range(200):
+            root = client.get(
+                f"{target.url}/rest/v1/", headers=auth_headers(target.service_role_key)
+            )
+            if "access_token_hash" in root.text:
+                return
+            time.sleep(0.05)
+    raise AssertionError("PostgREST did not reload its schema cache within 10 s")
 
 
 @pytest.fixture(autouse=True)
@@ -139,3 +175,23 @@ def call(
 def auth_headers(key: str | None) -> dict[str, str]:
     """The headers supabase-js / supabase-py send with a key (none for a keyless request)."""
     return {"apikey": key, "Authorization": f"Bearer {key}"} if key else {}
+
+
+def user_jwt(secret: str, sub: str | None = None, **claims: Any) -> str:
+    """A signed-in user's access token as Supabase Auth issues it (HS256, role
+    authenticated, a random `sub` unless given), valid for an hour."""
+    now = int(time.time())
+    payload = {
+        "aud": "authenticated",
+        "role": "authenticated",
+        "sub": sub or str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 3600,
+        **claims,
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def user_headers(target: Target, token: str) -> dict[str, str]:
+    """What supabase-js sends for a signed-in user: the anon key plus the user's JWT."""
+    return {"apikey": target.anon_key, "Authorization": f"Bearer {token}"}

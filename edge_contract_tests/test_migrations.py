@@ -52,6 +52,13 @@ EFFECTS = {
     "20260327060000": """select
       not has_table_privilege('anon', 'public.chat_messages', 'insert, update, delete, truncate'),
       not has_table_privilege('anon', 'public.team_typing_indicators', 'select')""",
+    "20260327061000": """select
+      to_regclass('public.chat_team_members') is not null,
+      to_regprocedure('chat_private.is_chat_team_member()') is not null,
+      not has_column_privilege('authenticated', 'public.chat_conversations',
+                               'access_token_hash', 'select, update'),
+      not exists (select from pg_policies where schemaname = 'public'
+                  and roles = array['authenticated']::name[] and qual = 'true')""",
 }
 HISTORY = "select version, name, statements from supabase_migrations.schema_migrations"
 
