@@ -22,7 +22,11 @@ ESCALATION_NOTICE = (
 
 @dataclass(frozen=True)
 class MessagePolicy:
+    """The rollout flags (CONTRACT §4, §8): `allow_bootstrap` is CHAT_SYNC_ALLOW_BOOTSTRAP,
+    `enforce_token` is ENFORCE_VISITOR_CONVERSATION_TOKEN."""
+
     enforce_token: bool
+    allow_bootstrap: bool = True
 
 
 async def handle_chat_message(
@@ -70,8 +74,16 @@ async def handle_chat_message(
 async def _continue(
     request: MessageRequest, store: ChatStore, policy: MessagePolicy
 ) -> tuple[Conversation, str | None, list[str]]:
-    """Look the conversation up by id *and* visitor and apply the token rules."""
+    """Look the conversation up by id *and* visitor and apply the token rules (CONTRACT §4).
+
+    Without a token: refused before any lookup when enforced, so the answer cannot tell
+    whether id and visitorId belong together; a token is minted only while bootstrap is
+    allowed and the conversation has none (the id + visitorId pairs were public before the
+    cutover); otherwise the message is accepted and nothing is issued.
+    """
     assert request.conversation_id is not None
+    if request.token is None and policy.enforce_token:
+        raise TokenRequired("conversationToken is required for this conversation")
     conversation = await store.find_conversation(request.conversation_id, request.visitor_id)
     if request.token is not None:
         # Unknown conversation and wrong token are one and the same answer.
@@ -80,11 +92,9 @@ async def _continue(
         return conversation, request.token, []
     if conversation is None:
         raise Forbidden("conversation not found or token invalid")
-    if policy.enforce_token:
-        raise TokenRequired("conversationToken is required for this conversation")
-    if conversation.access_token_hash is None:
+    if policy.allow_bootstrap and conversation.access_token_hash is None:
         token = mint_token()
         if await store.claim_token(conversation.id, hash_token(token)):
-            return conversation, token, ["tokenless_accepted", "token_issued"]
+            return conversation, token, ["tokenless_accepted", "token_bootstrapped"]
     # Rollout compatibility: accept the message, but never hand out or replace a token.
     return conversation, None, ["tokenless_accepted"]
