@@ -72,15 +72,12 @@ def create_app(settings: ServerSettings) -> Starlette:
 
             async def message(data: dict[str, Any], ip: str) -> dict[str, Any]:
                 request = parse_message(data)
-                if limiter is not None:
-                    limiter.message(request.conversation_id, ip)
-                return await handle_chat_message(request, store, responder, message_policy)
+                if limiter is not None and request.conversation_id is None:
+                    limiter.new_conversation(ip)
+                return await handle_chat_message(request, store, responder, message_policy, limiter)
 
             async def sync(data: dict[str, Any], ip: str) -> dict[str, Any]:
-                request = parse_sync(data)
-                if limiter is not None:
-                    limiter.sync(request.conversation_id, ip)
-                return await chat_visitor_sync(request, store, sync_policy)
+                return await chat_visitor_sync(parse_sync(data), store, sync_policy, limiter)
 
             handlers.update({"handle-chat-message": message, "chat-visitor-sync": sync})
             try:
@@ -118,6 +115,8 @@ def create_app(settings: ServerSettings) -> Starlette:
             try:
                 body = await handlers[name](data, ip)
             except (Forbidden, TokenRequired):
+                # Only failures count against the address, and only failures are refused
+                # by it: a request whose token verifies never lands here.
                 if limiter is not None:
                     limiter.failed(ip)
                 raise

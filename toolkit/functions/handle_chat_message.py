@@ -8,6 +8,7 @@ from typing import Any
 
 from toolkit.errors import Forbidden, TokenRequired
 from toolkit.functions.bodies import MessageRequest
+from toolkit.functions.ratelimit import Limiter
 from toolkit.functions.responders import Reply, Responder
 from toolkit.functions.store import ChatStore, Conversation
 from toolkit.tokens import hash_token, mint_token, token_matches
@@ -30,8 +31,14 @@ class MessagePolicy:
 
 
 async def handle_chat_message(
-    request: MessageRequest, store: ChatStore, responder: Responder, policy: MessagePolicy
+    request: MessageRequest,
+    store: ChatStore,
+    responder: Responder,
+    policy: MessagePolicy,
+    limiter: Limiter | None = None,
 ) -> dict[str, Any]:
+    """Store the message and answer it; a continued conversation spends its rate-limit
+    bucket only once the token check is passed (before anything is stored)."""
     token: str | None
     if request.conversation_id is None:
         token = mint_token()
@@ -41,6 +48,8 @@ async def handle_chat_message(
         events = ["token_issued"]
     else:
         conversation, token, events = await _continue(request, store, policy)
+        if limiter is not None:
+            limiter.message(conversation.id, verified=request.token is not None)
 
     message_id, stored = await store.add_visitor_message(
         conversation.id, request.visitor_name, request.message, request.client_message_id
