@@ -1,6 +1,7 @@
 """Load tools: measured figures, never assertions about speed.
 
 bench     `chat-toolkit bench`: sync and message throughput against raw PostgREST, with wrk
+wrk       the wrk runner: one load case, with the server's CPU and memory around it
 procstat  a process tree's CPU and memory read from /proc
 soak/     `chat-toolkit soak`: simulated visitors and team, then an exact account
 """

@@ -1,0 +1,238 @@
+"""Verify's checks over HTTP: the REST API and the two edge functions, and the probe they share.
+
+    rest.*        anon reads of both chat tables are 401/42501; service-role reads work
+    functions.*   both endpoints answer, a made-up conversation is 403 forbidden, a
+                  missing token is 401 token_required, the CORS preflight is Supabase's,
+                  and verify_jwt is on
+
+A probe the functions answer with 429 (rate limited) is a SKIP, not a FAIL: it shows
+neither a fault nor its absence, and the reason says to run verify again later. A reason
+names a status and an error code only, never a body: bodies can hold what must not be printed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from toolkit.config import DeclaredFlags, Target
+from toolkit.ops.verify.catalog import READ_TABLES
+from toolkit.ops.verify.report import MIGRATE, Recorder
+
+__all__ = [
+    "FUNCTIONS",
+    "TIMEOUT",
+    "VERIFY_PREFIX",
+    "ApiProbe",
+    "describe",
+    "error_code",
+    "function_checks",
+    "json_body",
+    "keyed",
+    "rest_checks",
+    "transport_reason",
+]
+
+VERIFY_PREFIX = "chat-toolkit-verify-"  # visitor ids of verify's probes and --write rows
+FUNCTIONS = ("handle-chat-message", "chat-visitor-sync")
+CORS_HEADERS = frozenset({"authorization", "x-client-info", "apikey", "content-type"})
+TIMEOUT = 15.0  # seconds per request
+
+
+@dataclass(kw_only=True)
+class ApiProbe(Recorder):
+    """The checks so far, and the project's APIs to probe with the env's keys."""
+
+    target: Target
+    flags: DeclaredFlags
+    http: httpx.Client
+
+    def fail(self, check_id: str, response: httpx.Response, reason: str) -> None:
+        """FAIL, unless the function rate-limited the probe: that proves nothing either way."""
+        if response.status_code == 429:
+            wait = response.headers.get("retry-after", "?")
+            self.add(
+                check_id, "SKIP", f"rate limited (429, Retry-After {wait}s); run verify again then"
+            )
+        else:
+            self.add(check_id, "FAIL", reason)
+
+    def call(self, name: str, body: dict[str, Any], *, keyless: bool = False) -> httpx.Response:
+        """POST to a function with the anon key, as supabase-js's functions.invoke does."""
+        headers = {} if keyless else keyed(self.target.anon_key)
+        return self.http.post(f"{self.target.functions_url}/{name}", json=body, headers=headers)
+
+    def anon_get(self, table: str, params: dict[str, str], **headers: str) -> httpx.Response:
+        return self.http.get(
+            f"{self.target.url}/rest/v1/{table}",
+            params=params,
+            headers={**keyed(self.target.anon_key), **headers},
+        )
+
+    def rest(self, method: str, path: str, prefer: str = "", **kwargs: Any) -> httpx.Response:
+        """A service-role request to the REST API."""
+        headers = keyed(self.target.service_role_key) | ({"Prefer": prefer} if prefer else {})
+        url = f"{self.target.url}/rest/v1/{path}"
+        return self.http.request(method, url, headers=headers, **kwargs)
+
+
+# -- REST -------------------------------------------------------------------------------
+
+
+def rest_checks(run: ApiProbe) -> None:
+    for table in READ_TABLES:
+        response = run.anon_get(table, {"select": "id", "limit": "1"}, Prefer="count=exact")
+        if (response.status_code, error_code(response)) == (401, "42501"):
+            run.add(f"rest.anon_read.{table}", "PASS", "401 42501 permission denied")
+        elif response.is_success:
+            total = response.headers.get("content-range", "").rpartition("/")[2]
+            rows = total if total.isdigit() else "an unknown number of"
+            run.add(
+                f"rest.anon_read.{table}",
+                "FAIL",
+                f"anon read is open: {rows} rows visible (anon still holds SELECT); {MIGRATE}",
+            )
+        else:
+            run.add(
+                f"rest.anon_read.{table}", "FAIL", f"expected 401 42501, got {describe(response)}"
+            )
+    for table in READ_TABLES:
+        response = run.rest("GET", table, params={"select": "id", "limit": "1"})
+        run.judge(
+            f"rest.service_read.{table}",
+            response.status_code == 200 and isinstance(json_body(response), list),
+            "200 with the service-role key",
+            f"service-role read got {describe(response)}; check SUPABASE_SERVICE_ROLE_KEY",
+        )
+
+
+# -- functions --------------------------------------------------------------------------
+
+
+def function_checks(run: ApiProbe) -> None:
+    bogus = {"conversationId": str(uuid.uuid4()), "conversationToken": uuid.uuid4().hex * 2}
+    bodies = {
+        "handle-chat-message": {
+            **bogus,
+            "visitorId": f"{VERIFY_PREFIX}probe-{uuid.uuid4()}",
+            "message": "chat-toolkit verify probe",
+        },
+        "chat-visitor-sync": bogus,
+    }
+    for name in FUNCTIONS:
+        check, url = f"functions.{name}", f"{run.target.functions_url}/{name}"
+        try:
+            forbidden = run.call(name, bodies[name])
+        except httpx.TransportError as exc:
+            run.add(f"{check}.answers", "FAIL", f"no answer at {url} ({transport_reason(exc)})")
+            continue
+        if forbidden.status_code in (404, 502, 503, 504):
+            run.add(
+                f"{check}.answers",
+                "FAIL",
+                f"{describe(forbidden)} at {url}: deploy it (`supabase functions deploy "
+                f"{name}`) or check SUPABASE_FUNCTIONS_URL",
+            )
+            continue
+        run.add(f"{check}.answers", "PASS", f"answers at {url}")
+        _expect(
+            run,
+            f"{check}.unknown_conversation",
+            forbidden,
+            "a random conversation id and token",
+            403,
+            "forbidden",
+        )
+        if name == "chat-visitor-sync":
+            missing = run.call(name, {"conversationId": bogus["conversationId"]})
+            _expect(
+                run,
+                f"{check}.token_required",
+                missing,
+                "no conversationToken and no visitorId",
+                401,
+                "token_required",
+            )
+        _preflight(run, name, url)
+        no_jwt = run.call(name, bodies[name], keyless=True)
+        if no_jwt.status_code == 401:
+            run.add(f"{check}.verify_jwt", "PASS", "401 without an Authorization header")
+        else:
+            run.fail(
+                f"{check}.verify_jwt",
+                no_jwt,
+                f"without an Authorization header got {describe(no_jwt)}, expected 401; "
+                "deploy with verify_jwt on (no --no-verify-jwt)",
+            )
+
+
+def _expect(
+    run: ApiProbe, check_id: str, response: httpx.Response, what: str, status: int, code: str
+) -> bool:
+    if (response.status_code, error_code(response)) == (status, code):
+        run.add(check_id, "PASS", f"{what}: {status} {code}")
+        return True
+    run.fail(check_id, response, f"{what}: expected {status} {code}, got {describe(response)}")
+    return False
+
+
+def _preflight(run: ApiProbe, name: str, url: str) -> None:
+    response = run.http.options(
+        url,
+        headers={
+            "Origin": "https://chat-toolkit-verify.invalid",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": ", ".join(sorted(CORS_HEADERS)),
+        },
+    )
+    allowed = response.headers.get("access-control-allow-headers", "").lower().split(",")
+    missing = sorted(CORS_HEADERS - {h.strip() for h in allowed})
+    check_id = f"functions.{name}.cors_preflight"
+    if response.status_code != 200:
+        run.add(check_id, "FAIL", f"OPTIONS got {describe(response)}, expected 200")
+    else:
+        run.judge(
+            check_id,
+            not missing,
+            "OPTIONS 200; allows authorization, x-client-info, apikey, content-type",
+            f"OPTIONS 200 but Access-Control-Allow-Headers lacks {', '.join(missing)}",
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def keyed(key: str) -> dict[str, str]:
+    """The headers supabase-js sends with a key: apikey and a Bearer Authorization."""
+    return {"apikey": key, "Authorization": f"Bearer {key}"}
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The decoded JSON body, or None when empty or not JSON."""
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None
+
+
+def error_code(response: httpx.Response) -> str | None:
+    body = json_body(response)
+    code = body.get("code") if isinstance(body, dict) else None
+    return None if code is None else str(code)
+
+
+def describe(response: httpx.Response) -> str:
+    """Status and error code only: a body can hold things that must not be printed."""
+    code = error_code(response)
+    return f"{response.status_code} {code}" if code else str(response.status_code)
+
+
+def transport_reason(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {TIMEOUT:g}s"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or host unknown"
+    return type(exc).__name__
