@@ -35,7 +35,7 @@ from toolkit.functions.openapi import openapi_document
 from toolkit.functions.ratelimit import Limiter, client_ip
 from toolkit.functions.responders import build_responder
 from toolkit.functions.store import ChatStore
-from toolkit.keys import role_of
+from toolkit.keys import MAX_JWT_BYTES, JwtVerifier
 
 __all__ = ["create_app"]
 
@@ -48,6 +48,11 @@ Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 def create_app(settings: ServerSettings) -> Starlette:
     """Build the app; the REST client and responder are made once, at start-up."""
     handlers: dict[str, Handler] = {}
+    verifier = (
+        JwtVerifier(settings.jwt_secret, leeway=settings.jwt_leeway_seconds)
+        if settings.verify_jwt and settings.jwt_secret is not None
+        else None
+    )
     openapi_body = orjson.dumps(openapi_document())
     limiter = (
         Limiter(
@@ -104,7 +109,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 raise MethodNotAllowed(
                     "only POST and OPTIONS are allowed", headers={"Allow": "POST, OPTIONS"}
                 )
-            _verify_jwt(settings, request)
+            _verify_jwt(verifier, request)
             data = parse_json_object(await _read_body(request, settings.max_body_bytes))
             conversation = data.get("conversationId")
             ip = client_ip(
@@ -184,15 +189,18 @@ def _cors(settings: ServerSettings, request: Request, *, preflight: bool = False
     return headers
 
 
-def _verify_jwt(settings: ServerSettings, request: Request) -> None:
-    """As the edge runtime's verify_jwt: a valid API-role JWT in Authorization, or 401."""
-    if not settings.verify_jwt:
+def _verify_jwt(verifier: JwtVerifier | None, request: Request) -> None:
+    """As the edge runtime's verify_jwt: a valid API-role JWT in Authorization, or 401.
+    An oversized header is refused before it is parsed or verified."""
+    if verifier is None:
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    header = request.headers.get("authorization", "")
+    if len(header) > MAX_JWT_BYTES + len("Bearer "):
+        raise Unauthorized("authorization header is too large")
+    scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing authorization header")
-    assert settings.jwt_secret is not None
-    if role_of(token.strip(), settings.jwt_secret) is None:
+    if verifier.role(token.strip()) is None:
         raise Unauthorized("invalid JWT")
 
 
