@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -42,6 +43,9 @@ __all__ = ["create_app"]
 log = logging.getLogger("toolkit.functions")
 
 CORS_ALLOW_HEADERS = "authorization, x-client-info, apikey, content-type"
+# Answers carry conversation tokens and private messages: no cache may keep them.
+NO_STORE = {"Cache-Control": "no-store"}
+_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
 Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
@@ -127,15 +131,17 @@ def create_app(settings: ServerSettings) -> Starlette:
                 raise
             conversation = body.get("conversationId") or body["conversation"]["id"]
             status = 200
-            return _json(200, body, _cors(settings, request))
+            return _json(200, body, {**_cors(settings, request), **NO_STORE})
         except FunctionError as exc:
             status = exc.status
-            headers = {**_cors(settings, request), **exc.headers}
+            headers = {**_cors(settings, request), **NO_STORE, **exc.headers}
             return _json(exc.status, {"error": exc.message, "code": exc.code}, headers)
         except Exception:
             log.exception("unhandled error in %s", name)
             return _json(
-                500, {"error": "internal error", "code": "internal_error"}, _cors(settings, request)
+                500,
+                {"error": "internal error", "code": "internal_error"},
+                {**_cors(settings, request), **NO_STORE},
             )
         finally:
             entry = {
@@ -146,6 +152,14 @@ def create_app(settings: ServerSettings) -> Starlette:
             }
             log.info(orjson.dumps(entry).decode())
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own answers (no such route, a method the openapi route lacks) in the
+        functions' error shape, like every other answer."""
+        assert isinstance(exc, HTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        headers = {**_cors(settings, request), **NO_STORE, **(exc.headers or {})}
+        return _json(exc.status_code, {"error": exc.detail.lower(), "code": code}, headers)
+
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT"]
     return Starlette(
         routes=[
@@ -153,6 +167,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             Route("/functions/v1/{name}", function, methods=methods),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
 
 
