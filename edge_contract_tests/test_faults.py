@@ -28,7 +28,8 @@ import pytest
 
 from toolkit.client import SessionStore, VisitorClient
 from toolkit.config import Target
-from toolkit.load.soak import SoakOptions, soak
+from toolkit.load.soak import SoakOptions
+from toolkit.load.soak.simulation import soak
 from toolkit.stack import lifecycle as stack
 
 from .conftest import auth_headers

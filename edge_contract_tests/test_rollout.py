@@ -280,11 +280,11 @@ def test_cli_prints_the_figures_and_the_next_step(
 
 
 def test_missing_db_url_is_one_line(tmp_path: Path) -> None:
-    """Without SUPABASE_DB_URL the CLI exits 1 with one line naming it."""
+    """Without SUPABASE_DB_URL the CLI exits 2 (configuration) with one line naming it."""
     env_file = tmp_path / "env"
     env_file.write_text('SUPABASE_URL="http://127.0.0.1:1"\n')
     result = rollout_cli(env_file)
-    assert (result.returncode, result.stdout) == (1, "")
+    assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.splitlines() == [
         "chat-toolkit: SUPABASE_DB_URL is not set; `rollout status` reads the database "
         "(supabase start: postgresql://postgres:postgres@127.0.0.1:54322/postgres)"

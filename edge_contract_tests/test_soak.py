@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from toolkit.cli import main
 from toolkit.load import soak
 from toolkit.load.soak import TruthRow, View, account
 
@@ -160,20 +161,23 @@ def test_exit_code_follows_the_invariants(
     changes: dict[str, int],
     code: int,
 ) -> None:
-    """scripts/soak.py exits 0 when every invariant holds and 1 when one breaks."""
+    """`chat-toolkit soak` exits 0 when every invariant holds and 1 when one breaks, saying
+    which on stderr."""
     monkeypatch.setattr(soak.command, "run_soak", lambda *_a, **_k: report_with(**changes))
-    assert soak.main(["--visitors", "1", "--duration", "1"]) == code
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["soak", "--visitors", "1", "--duration", "1"]) == code
+    out, err = capsys.readouterr()
+    last = out.strip().splitlines()[-1]
     broken = ", ".join(f"{k}={v}" for k, v in changes.items())
     assert last == (
         "result     PASS: every invariant holds" if not code else f"result     FAIL: {broken}"
     )
+    assert err == ("" if not code else f"chat-toolkit: soak: an invariant broke: {broken}\n")
 
 
 def test_unusable_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     """A nonsensical option is a one-line error and exit code 2, before anything starts."""
-    assert soak.main(["--visitors", "0"]) == 2
-    assert capsys.readouterr().err == "soak: --visitors must be at least 1, not 0\n"
+    assert main(["soak", "--visitors", "0"]) == 2
+    assert capsys.readouterr().err == "chat-toolkit: --visitors must be at least 1, not 0\n"
 
 
 def test_short_soak_loses_duplicates_and_leaks_nothing(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from toolkit.config import ServerSettings, Target, load_environment
 from toolkit.errors import (
+    CheckFailed,
     ConfigError,
     Forbidden,
     FunctionError,
@@ -11,10 +12,13 @@ from toolkit.errors import (
     TokenRequired,
     ToolkitError,
     Unauthorized,
+    Unreachable,
     UpstreamUnavailable,
+    UsageError,
 )
 
 __all__ = [
+    "CheckFailed",
     "ConfigError",
     "Forbidden",
     "FunctionError",
@@ -26,6 +30,8 @@ __all__ = [
     "TokenRequired",
     "ToolkitError",
     "Unauthorized",
+    "Unreachable",
     "UpstreamUnavailable",
+    "UsageError",
     "load_environment",
 ]

@@ -1,4 +1,5 @@
-"""The `chat-toolkit` command line: stack, migrate, serve."""
+"""The `chat-toolkit` command line: the one edge where arguments and the environment are read,
+and where errors become one line on stderr and an exit code (toolkit/errors.py)."""
 
 from __future__ import annotations
 
@@ -12,23 +13,36 @@ from pathlib import Path
 
 from toolkit.config import load_environment
 from toolkit.db import migrations
-from toolkit.errors import ToolkitError
+from toolkit.db.connect import hide_password
+from toolkit.errors import (
+    CheckFailed,
+    ConfigError,
+    Interrupted,
+    StackError,
+    ToolkitError,
+    UsageError,
+)
+from toolkit.load.soak import command as soak_command
 from toolkit.stack import lifecycle as stack
 from toolkit.stack import probes
 
-__all__ = ["main"]
+__all__ = ["BUG_EXIT_CODE", "main"]
+
+BUG_EXIT_CODE = 70  # EX_SOFTWARE (sysexits.h): an unexpected exception is a bug
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code comes from the error's class (argparse's own: 2)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except ToolkitError as exc:
         print(f"chat-toolkit: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        print("chat-toolkit: interrupted", file=sys.stderr)
+        return Interrupted.exit_code
     except Exception as exc:
         if os.environ.get("CHAT_TOOLKIT_DEBUG"):
             raise
@@ -37,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(set CHAT_TOOLKIT_DEBUG=1 for a traceback)",
             file=sys.stderr,
         )
-        return 1
+        return BUG_EXIT_CODE
 
 
 def _say(line: str) -> None:
@@ -75,7 +89,7 @@ def _stack_up(args: argparse.Namespace) -> int:
     _say("running; press Ctrl-C to stop")
     reason = stack.wait_foreground(state)
     _say(f"stack {reason}")
-    return 0 if reason == "stopped" else 1
+    return 0 if reason == "stopped" else StackError.exit_code
 
 
 def _stack_down(args: argparse.Namespace) -> int:
@@ -88,15 +102,15 @@ def _stack_status(args: argparse.Namespace) -> int:
     rows = stack.status(args.dir)
     for part, state, where in rows:
         _say(f"{part:<10} {state:<22} {where}")
-    return 0 if all(s.startswith("running") for _, s, _ in rows) else 1
+    if not all(s.startswith("running") for _, s, _ in rows):
+        raise CheckFailed(f"not every part of the stack in {args.dir} is running")
+    return 0
 
 
 def _stack_env(args: argparse.Namespace) -> int:
     path = args.dir / "env"
     if stack.read_state(args.dir.resolve()) is None or not path.is_file():
-        raise ToolkitError(
-            f"no running stack in {args.dir}; start one with `chat-toolkit stack up`"
-        )
+        raise StackError(f"no running stack in {args.dir}; start one with `chat-toolkit stack up`")
     sys.stdout.write(path.read_text())
     return 0
 
@@ -107,20 +121,21 @@ def _stack_env(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     db_url = args.db_url or load_environment(args.env_file).get("SUPABASE_DB_URL", "").strip()
     if not db_url:
-        raise ToolkitError(
+        raise ConfigError(
             "SUPABASE_DB_URL is not set; pass --db-url postgresql://... "
             "(supabase start: postgresql://postgres:postgres@127.0.0.1:54322/postgres)"
         )
+    dry = " (dry run: nothing is written)" if args.dry_run else ""
+    _say(f"migrate: {hide_password(db_url)}{dry}")
     if args.rollback:
-        migrations.rollback(db_url, args.rollback, progress=_say)
+        migrations.rollback(db_url, args.rollback, dry_run=args.dry_run, progress=_say)
         return 0
-    todo = migrations.migrate(db_url, dry_run=args.dry_run, progress=_say)
     if args.dry_run:
-        for m in todo:
-            _say(f"pending {m.version}_{m.name}")
-        _say(f"{len(todo)} pending")
-    else:
-        _say(f"{len(todo)} applied; database is up to date")
+        for line in migrations.inspect(db_url).lines():
+            _say(line)
+        return 0
+    applied = migrations.migrate(db_url, progress=_say)
+    _say(f"{len(applied)} applied; database is up to date")
     return 0
 
 
@@ -131,7 +146,7 @@ def _serve(args: argparse.Namespace) -> int:
     from toolkit.functions.server import run
 
     if args.workers < 1:
-        raise ToolkitError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1")
     run(load_environment(args.env_file), host=args.host, port=args.port, workers=args.workers)
     return 0
 
@@ -144,7 +159,7 @@ def _chat(args: argparse.Namespace) -> int:
     from toolkit.config import Target
 
     if not args.interval >= 0.1:
-        raise ToolkitError("--interval must be at least 0.1 seconds")
+        raise UsageError("--interval must be at least 0.1 seconds")
     target = Target.from_env(load_environment(args.env_file), service_role=False)
     return run_chat(target, args.session, visitor_id=args.visitor_id, interval=args.interval)
 
@@ -155,11 +170,9 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         concurrency = tuple(int(c) for c in args.concurrency.split(","))
     except ValueError:
-        raise ToolkitError(
-            "--concurrency takes numbers separated by commas, e.g. 8,32,64"
-        ) from None
+        raise UsageError("--concurrency takes numbers separated by commas, e.g. 8,32,64") from None
     if args.duration < 1 or min(concurrency) < 1:
-        raise ToolkitError("--duration and --concurrency must be at least 1")
+        raise UsageError("--duration and --concurrency must be at least 1")
     options = bench.BenchOptions(
         duration=args.duration,
         concurrency=concurrency,
@@ -175,6 +188,10 @@ def _bench(args: argparse.Namespace) -> int:
         bench.plot(report, Path(args.plot))
         _say(f"plot written to {args.plot}")
     return 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    return soak_command.run(args, load_environment(args.env_file), progress=_say)
 
 
 # -- verify, rollout, env ---------------------------------------------------------------
@@ -197,7 +214,10 @@ def _verify(args: argparse.Namespace) -> int:
         on_check=(lambda _check: None) if args.json else (lambda check: _say(check.line())),
     )
     _say(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
-    return 0 if report.passed else 1
+    failed = [c.id for c in report.checks if c.status == "FAIL"]
+    if failed:
+        raise CheckFailed(f"{len(failed)} check(s) FAILed: {', '.join(failed)}")
+    return 0
 
 
 def _rollout_status(args: argparse.Namespace) -> int:
@@ -218,7 +238,7 @@ def _env_from_supabase_status(args: argparse.Namespace) -> int:
     elif Path(source).is_file():
         text = Path(source).read_text()
     else:
-        raise ToolkitError(
+        raise UsageError(
             f"{source} does not exist; pipe the output in instead: "
             "supabase status -o env | chat-toolkit env --from-supabase-status"
         )
@@ -274,8 +294,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db-url", help="Postgres URL (default: SUPABASE_DB_URL)")
     p.add_argument("--env-file", help="dotenv file to read (default: .env)")
-    p.add_argument("--dry-run", action="store_true", help="list pending migrations only")
-    p.add_argument("--rollback", metavar="VERSION", help="undo the newest applied migration")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the history (the toolkit's and the project's own) and change nothing; "
+        "with --rollback, say what would be undone",
+    )
+    p.add_argument(
+        "--rollback",
+        metavar="VERSION",
+        help="undo VERSION, which must be the newest applied toolkit migration",
+    )
     p.set_defaults(run=_migrate)
 
     p = commands.add_parser("bench", help="measure sync against raw PostgREST on one stack")
@@ -292,6 +321,14 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=0, help="functions server workers (default: one per core)"
     )
     p.set_defaults(run=_bench)
+
+    p = commands.add_parser(
+        "soak",
+        help="simulated visitors and team against the functions, then an exact account",
+        description=soak_command.DESCRIPTION,
+    )
+    soak_command.add_arguments(p)
+    p.set_defaults(run=_soak)
 
     p = commands.add_parser("serve", help="serve the two edge functions at /functions/v1")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 
 from toolkit.errors import ConfigError
 from toolkit.keys import CLOCK_SKEW_SECONDS
+from toolkit.protocol import FUNCTIONS_PATH
 
 __all__ = [
     "DeclaredFlags",
@@ -173,7 +174,7 @@ class Target:
                 if service_role
                 else env.get("SUPABASE_SERVICE_ROLE_KEY", "").strip()
             ),
-            functions_url=_url(env, "SUPABASE_FUNCTIONS_URL", f"{url}/functions/v1"),
+            functions_url=_url(env, "SUPABASE_FUNCTIONS_URL", f"{url}{FUNCTIONS_PATH}"),
             db_url=db_url,
             jwt_secret=env.get("SUPABASE_JWT_SECRET", "").strip() or None,
         )

@@ -32,6 +32,7 @@ from toolkit.errors import (
     TokenRequired,
     UpstreamUnavailable,
 )
+from toolkit.protocol import RETRY_AFTER
 
 __all__ = ["run_chat"]
 
@@ -209,7 +210,7 @@ class _Terminal:
                 if not existing or attempt == _SEND_ATTEMPTS - 1:
                     self.say(f"* not sent: {exc}; type it again to retry")
                     return
-                retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+                retry_after = parse_retry_after(exc.headers.get(RETRY_AFTER))
                 await asyncio.sleep(backoff_delay(attempt, retry_after=retry_after))
                 continue
             except (InvalidRequest, PayloadTooLarge) as exc:

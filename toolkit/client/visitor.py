@@ -24,37 +24,20 @@ import httpx
 from toolkit.client.retry import MIN_DELAY, backoff_delay, parse_retry_after
 from toolkit.client.session import Session, SessionStore
 from toolkit.errors import (
+    FUNCTION_ERRORS_BY_CODE,
     ConfigError,
     Forbidden,
     FunctionError,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
     RateLimited,
     TokenRequired,
-    Unauthorized,
     UpstreamUnavailable,
 )
+from toolkit.protocol import CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, RETRY_AFTER, api_key_headers
 
 __all__ = ["Sent", "Update", "VisitorClient", "merge_messages"]
 
 
 Message = dict[str, Any]
-_ERRORS_BY_CODE: dict[str, type[FunctionError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidRequest,
-        Unauthorized,
-        TokenRequired,
-        Forbidden,
-        NotFound,
-        MethodNotAllowed,
-        PayloadTooLarge,
-        RateLimited,
-        UpstreamUnavailable,
-    )
-}
 # The answers that mean "this session is dead", as the widget treats 401/403. A 401
 # `unauthorized` is a bad API key, not a bad session, so it does not clear anything.
 _SESSION_ERRORS = (Forbidden, TokenRequired)
@@ -178,7 +161,7 @@ class VisitorClient:
                 if session.token is not None:
                     body["conversationToken"] = session.token
             try:
-                answer = await self._post("handle-chat-message", body)
+                answer = await self._post(HANDLE_CHAT_MESSAGE, body)
             except _SESSION_ERRORS:
                 if session is not None:
                     self._drop_session()
@@ -223,7 +206,7 @@ class VisitorClient:
             if self._cursor is not None:
                 body["since"] = self._cursor
             try:
-                answer = await self._post("chat-visitor-sync", body)
+                answer = await self._post(CHAT_VISITOR_SYNC, body)
             except _SESSION_ERRORS as exc:
                 self._drop_session()
                 return Update(reset=exc)
@@ -271,7 +254,7 @@ class VisitorClient:
                 delay = backoff_delay(
                     failures,
                     rng=self._rng,
-                    retry_after=parse_retry_after(exc.headers.get("Retry-After")),
+                    retry_after=parse_retry_after(exc.headers.get(RETRY_AFTER)),
                 )
                 failures += 1
                 update = Update(typing=dict(self.typing), error=exc, retry_in=delay)
@@ -298,7 +281,7 @@ class VisitorClient:
     async def _post(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to a function as supabase-js does; the one place HTTP failures are translated."""
         url = f"{self.functions_url}/{name}"
-        headers = {"apikey": self._api_key, "Authorization": f"Bearer {self._api_key}"}
+        headers = api_key_headers(self._api_key)
         try:
             response = await self._http.post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -321,13 +304,13 @@ def _error(
     answer = answer if isinstance(answer, dict) else {}
     code = answer.get("code") if isinstance(answer.get("code"), str) else None
     message = answer.get("error") if isinstance(answer.get("error"), str) else None
-    cls = _ERRORS_BY_CODE.get(code or "")
+    cls = FUNCTION_ERRORS_BY_CODE.get(code or "")
     if cls is None:
-        by_status = [c for c in _ERRORS_BY_CODE.values() if c.status == status]
+        by_status = [c for c in FUNCTION_ERRORS_BY_CODE.values() if c.status == status]
         cls = by_status[0] if len(by_status) == 1 else None
     if cls is None and (status >= 500 or status == 200):
         cls = UpstreamUnavailable
-    extra = {"Retry-After": headers["Retry-After"]} if "Retry-After" in headers else {}
+    extra = {RETRY_AFTER: headers[RETRY_AFTER]} if RETRY_AFTER in headers else {}
     text = message or f"{name} answered HTTP {status}"
     if cls is None:
         error = FunctionError(text, headers=extra)

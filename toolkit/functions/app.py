@@ -37,15 +37,26 @@ from toolkit.functions.ratelimit import Limiter, client_ip
 from toolkit.functions.responders import build_responder
 from toolkit.functions.store import ChatStore
 from toolkit.keys import MAX_JWT_BYTES, JwtVerifier
+from toolkit.protocol import (
+    AUTHORIZATION,
+    CHAT_VISITOR_SYNC,
+    CORS_ALLOW_HEADERS_VALUE,
+    CORS_ALLOW_METHODS,
+    FUNCTIONS_PATH,
+    HANDLE_CHAT_MESSAGE,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+)
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("toolkit.functions")
 
-CORS_ALLOW_HEADERS = "authorization, x-client-info, apikey, content-type"
 # Answers carry conversation tokens and private messages: no cache may keep them.
 NO_STORE = {"Cache-Control": "no-store"}
-_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {400: INVALID_REQUEST, 404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}
 Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
@@ -88,7 +99,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             async def sync(data: dict[str, Any], ip: str) -> dict[str, Any]:
                 return await chat_visitor_sync(parse_sync(data), store, sync_policy, limiter)
 
-            handlers.update({"handle-chat-message": message, "chat-visitor-sync": sync})
+            handlers.update({HANDLE_CHAT_MESSAGE: message, CHAT_VISITOR_SYNC: sync})
             try:
                 yield
             finally:
@@ -111,7 +122,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 return Response("ok", headers=_cors(settings, request, preflight=True))
             if request.method != "POST":
                 raise MethodNotAllowed(
-                    "only POST and OPTIONS are allowed", headers={"Allow": "POST, OPTIONS"}
+                    "only POST and OPTIONS are allowed", headers={"Allow": CORS_ALLOW_METHODS}
                 )
             _verify_jwt(verifier, request)
             data = parse_json_object(await _read_body(request, settings.max_body_bytes))
@@ -140,7 +151,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             log.exception("unhandled error in %s", name)
             return _json(
                 500,
-                {"error": "internal error", "code": "internal_error"},
+                {"error": "internal error", "code": INTERNAL_ERROR},
                 {**_cors(settings, request), **NO_STORE},
             )
         finally:
@@ -163,8 +174,8 @@ def create_app(settings: ServerSettings) -> Starlette:
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT"]
     return Starlette(
         routes=[
-            Route("/functions/v1/openapi.json", openapi, methods=["GET"]),
-            Route("/functions/v1/{name}", function, methods=methods),
+            Route(f"{FUNCTIONS_PATH}/openapi.json", openapi, methods=["GET"]),
+            Route(f"{FUNCTIONS_PATH}/{{name}}", function, methods=methods),
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
@@ -190,9 +201,9 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str]) -> Respons
 
 def _cors(settings: ServerSettings, request: Request, *, preflight: bool = False) -> dict[str, str]:
     """Supabase's function CORS headers; with an allowlist, only listed origins are echoed."""
-    headers = {"Access-Control-Allow-Headers": CORS_ALLOW_HEADERS}
+    headers = {"Access-Control-Allow-Headers": CORS_ALLOW_HEADERS_VALUE}
     if preflight:
-        headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
         headers["Access-Control-Max-Age"] = "86400"
     if "*" in settings.cors_origins:
         headers["Access-Control-Allow-Origin"] = "*"
@@ -209,7 +220,7 @@ def _verify_jwt(verifier: JwtVerifier | None, request: Request) -> None:
     An oversized header is refused before it is parsed or verified."""
     if verifier is None:
         return
-    header = request.headers.get("authorization", "")
+    header = request.headers.get(AUTHORIZATION, "")
     if len(header) > MAX_JWT_BYTES + len("Bearer "):
         raise Unauthorized("authorization header is too large")
     scheme, _, token = header.partition(" ")

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 from toolkit.config import Network, Rate
 from toolkit.errors import RateLimited
+from toolkit.protocol import RETRY_AFTER
 
 __all__ = ["Limiter", "TokenBuckets", "client_ip"]
 
@@ -93,7 +94,7 @@ class Limiter:
 
 def _check(wait: float, reason: str) -> None:
     if wait > 0:
-        raise RateLimited(reason, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise RateLimited(reason, headers={RETRY_AFTER: str(max(1, math.ceil(wait)))})
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:

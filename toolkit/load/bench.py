@@ -20,6 +20,7 @@ import psycopg
 
 from toolkit.errors import ToolkitError
 from toolkit.load.wrk import Case, Progress, WrkRunner
+from toolkit.protocol import AUTHORIZATION, CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, REST_PATH
 from toolkit.stack import lifecycle as stack
 from toolkit.tokens import hash_token
 
@@ -64,38 +65,35 @@ def run_bench(options: BenchOptions, progress: Progress) -> dict[str, Any]:
         progress(f"seeded {_CONVERSATIONS} conversations and histories of {HISTORY_SIZES}")
         run = WrkRunner(state, env, options.duration, progress)
         rest = f"http://127.0.0.1:{state.ports['rest']}"
-        gateway = f"{state.api_url}/rest/v1"
-        functions = env["SUPABASE_FUNCTIONS_URL"]
+        gateway = f"{state.api_url}{REST_PATH}"
+        sync = f"{env['SUPABASE_FUNCTIONS_URL']}/{CHAT_VISITOR_SYNC}"
+        message = f"{env['SUPABASE_FUNCTIONS_URL']}/{HANDLE_CHAT_MESSAGE}"
         service = env["SUPABASE_SERVICE_ROLE_KEY"]
         cases: list[Case] = []
         for c in options.concurrency:
             cases.append(run.get("raw_direct", rest, seed.raw_paths, service, c))
             cases.append(run.get("raw_gateway", gateway, seed.raw_paths, service, c))
-            cases.append(run.post("sync", f"{functions}/chat-visitor-sync", seed.bodies, c))
+            cases.append(run.post("sync", sync, seed.bodies, c))
         mid = options.concurrency[len(options.concurrency) // 2]
-        cases.append(
-            run.post("sync_full_1000", f"{functions}/chat-visitor-sync", [seed.full_sync_body], mid)
-        )
-        cases.append(
-            run.post("message", f"{functions}/handle-chat-message", seed.message_bodies, mid)
-        )
+        cases.append(run.post("sync_full_1000", sync, [seed.full_sync_body], mid))
+        cases.append(run.post("message", message, seed.message_bodies, mid))
         for size in HISTORY_SIZES:
             cases.append(
                 run.post(
                     f"history_{size}",
-                    f"{functions}/chat-visitor-sync",
+                    sync,
                     [seed.history_bodies[size]],
                     4,
                 )
             )
-        per_sync = run.rest_requests(f"{functions}/chat-visitor-sync", seed.bodies[0])
-        per_message = run.rest_requests(f"{functions}/handle-chat-message", seed.message_bodies[0])
+        per_sync = run.rest_requests(sync, seed.bodies[0])
+        per_message = run.rest_requests(message, seed.message_bodies[0])
         report = _report(cases, per_sync, per_message, run.max_rss_mb, options)
         visitors = report["sustained_visitors"]
         if visitors:
             check = run.post(
                 "sustained_check",
-                f"{functions}/chat-visitor-sync",
+                sync,
                 seed.bodies,
                 min(visitors, 256),
                 delay_ms=2000 * min(visitors, 256) / visitors,
@@ -138,9 +136,9 @@ def _seed(state: stack.StackState, env: dict[str, str]) -> _Seed:
     cid, token = next(iter(tokens.items()))
     with httpx.Client(timeout=10) as http:
         response = http.post(
-            f"{env['SUPABASE_FUNCTIONS_URL']}/chat-visitor-sync",
+            f"{env['SUPABASE_FUNCTIONS_URL']}/{CHAT_VISITOR_SYNC}",
             json={"conversationId": cid, "conversationToken": token},
-            headers={"Authorization": f"Bearer {env['SUPABASE_ANON_KEY']}"},
+            headers={AUTHORIZATION: f"Bearer {env['SUPABASE_ANON_KEY']}"},
         )
         response.raise_for_status()
         cursor = response.json()["cursor"]
@@ -264,7 +262,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     for name, label in (
         ("raw_direct", "PostgREST direct"),
         ("raw_gateway", "PostgREST via gateway"),
-        ("sync", "chat-visitor-sync"),
+        ("sync", CHAT_VISITOR_SYNC),
     ):
         points = sorted(
             (c["concurrency"], c["rps"], c["p99_ms"]) for c in report["cases"] if c["name"] == name

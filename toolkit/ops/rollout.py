@@ -52,7 +52,7 @@ from urllib.parse import urlparse
 
 from toolkit.config import DeclaredFlags
 from toolkit.db.connect import connect
-from toolkit.errors import ToolkitError
+from toolkit.errors import ConfigError, ToolkitError, UsageError
 
 __all__ = [
     "DISABLE_BOOTSTRAP",
@@ -192,7 +192,7 @@ select to_regclass('public.chat_access_events') is not null,
 def read_figures(db_url: str, days: int, flags: DeclaredFlags) -> Figures:
     """Count what `decide` needs, in one short read-only visit to the database."""
     if days < 1:
-        raise ToolkitError("--days must be at least 1")
+        raise UsageError("--days must be at least 1")
     with connect(db_url) as conn:
         row = conn.execute(_READY).fetchone()
         if row is None or not all(row):
@@ -270,13 +270,13 @@ def rollout_status(env: Mapping[str, str], days: int = 7) -> RolloutStatus:
     """Read the figures for the database and flags `env` names, and decide."""
     db_url = env.get("SUPABASE_DB_URL", "").strip()
     if not db_url:
-        raise ToolkitError(
+        raise ConfigError(
             "SUPABASE_DB_URL is not set; `rollout status` reads the database "
             "(supabase start: postgresql://postgres:postgres@127.0.0.1:54322/postgres)"
         )
     parsed = urlparse(db_url)
     if parsed.scheme not in ("postgres", "postgresql"):
-        raise ToolkitError("SUPABASE_DB_URL is not a postgresql:// URL")
+        raise ConfigError("SUPABASE_DB_URL is not a postgresql:// URL")
     figures = read_figures(db_url, days, DeclaredFlags.from_env(env))
     return RolloutStatus(
         figures=figures,

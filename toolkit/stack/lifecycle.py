@@ -88,7 +88,10 @@ class StackState:
 
     @property
     def db_url(self) -> str:
-        return f"postgresql://postgres:postgres@127.0.0.1:{self.ports['db']}/postgres"
+        # The server has no TLS; libpq and psycopg fall back to plain, but the Supabase CLI
+        # (pgx) refuses a URL without sslmode=disable.
+        port = self.ports["db"]
+        return f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres?sslmode=disable"
 
     def env(self) -> dict[str, str]:
         return {
@@ -369,7 +372,11 @@ def _start_postgres(state: StackState, binaries: dict[str, Path], progress: Prog
 def _load_schema(state: StackState, options: StackOptions, progress: Progress) -> None:
     # The chat tables predate the 2026 change, so they are always created under the
     # classic grants; --no-auto-expose only changes what later tables get.
-    local = [LOCAL_DIR / "00_supabase_roles.sql", LOCAL_DIR / "10_auto_expose_grants.sql"]
+    local = [
+        LOCAL_DIR / "00_supabase_roles.sql",
+        LOCAL_DIR / "10_auto_expose_grants.sql",
+        LOCAL_DIR / "15_pgrst_schema_reload.sql",
+    ]
     migrations.run_sql_files(state.db_url, [*local, *sorted(BASELINE_DIR.glob("*.sql"))])
     if not options.auto_expose:
         migrations.run_sql_files(state.db_url, [LOCAL_DIR / "20_no_auto_expose.sql"])

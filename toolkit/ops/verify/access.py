@@ -32,9 +32,15 @@ import jwt
 import psycopg
 
 from toolkit.keys import role_of, unverified_role
-from toolkit.ops.verify.api import ApiProbe, describe, error_code, keyed
-from toolkit.ops.verify.catalog import CHAT_TABLES
+from toolkit.ops.verify.api import ApiProbe, describe, error_code
 from toolkit.ops.verify.report import MIGRATE
+from toolkit.protocol import (
+    AUTHORIZATION,
+    CHAT_TABLES,
+    PERMISSION_DENIED,
+    PREFER,
+    api_key_headers,
+)
 
 __all__ = ["KeyRoles", "access_catalog_checks", "access_rest_checks", "key_checks", "reachable"]
 
@@ -237,7 +243,8 @@ def access_rest_checks(
         else:
             token = _mint(run.target.jwt_secret, role)
             who = f"a JWT with role {role} for a user on no team"
-        _reads(run, check_id, role, who, {**keyed(run.target.anon_key), **_bearer(token)}, conn)
+        headers = {**api_key_headers(run.target.anon_key), AUTHORIZATION: f"Bearer {token}"}
+        _reads(run, check_id, role, who, headers, conn)
 
 
 def _mint(secret: str, role: str) -> str:
@@ -245,10 +252,6 @@ def _mint(secret: str, role: str) -> str:
     now = int(time.time())
     claims = {"aud": "authenticated", "role": role, "sub": str(uuid.uuid4())}
     return jwt.encode({**claims, "iat": now, "exp": now + 300}, secret, algorithm="HS256")
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _reads(
@@ -267,7 +270,7 @@ def _reads(
         rows = _row_count(response)
         if rows:
             leaks.append(f"{rows} {'row' if rows == 1 else 'rows'} of {table}")
-        elif response.is_success or error_code(response) == "42501":
+        elif response.is_success or error_code(response) == PERMISSION_DENIED:
             seen.append(f"{table} {_short(response)}")
         else:
             run.fail(check_id, response, f"{who}: {table} got {describe(response)}, unexpected")
@@ -299,7 +302,7 @@ def _get(
     return run.http.get(
         f"{run.target.url}/rest/v1/{table}",
         params=params,
-        headers={**headers, "Prefer": "count=exact"},
+        headers={**headers, PREFER: "count=exact"},
     )
 
 

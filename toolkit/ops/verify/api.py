@@ -19,11 +19,23 @@ from typing import Any
 import httpx
 
 from toolkit.config import DeclaredFlags, Target
-from toolkit.ops.verify.catalog import READ_TABLES
 from toolkit.ops.verify.report import MIGRATE, Recorder
+from toolkit.protocol import (
+    CHAT_VISITOR_SYNC,
+    CORS_ALLOW_HEADERS,
+    FORBIDDEN,
+    FUNCTIONS,
+    HANDLE_CHAT_MESSAGE,
+    PERMISSION_DENIED,
+    PREFER,
+    READ_TABLES,
+    REST_PATH,
+    RETRY_AFTER,
+    TOKEN_REQUIRED,
+    api_key_headers,
+)
 
 __all__ = [
-    "FUNCTIONS",
     "TIMEOUT",
     "VERIFY_PREFIX",
     "ApiProbe",
@@ -31,14 +43,11 @@ __all__ = [
     "error_code",
     "function_checks",
     "json_body",
-    "keyed",
     "rest_checks",
     "transport_reason",
 ]
 
 VERIFY_PREFIX = "chat-toolkit-verify-"  # visitor ids of verify's probes and --write rows
-FUNCTIONS = ("handle-chat-message", "chat-visitor-sync")
-CORS_HEADERS = frozenset({"authorization", "x-client-info", "apikey", "content-type"})
 TIMEOUT = 15.0  # seconds per request
 
 
@@ -53,7 +62,7 @@ class ApiProbe(Recorder):
     def fail(self, check_id: str, response: httpx.Response, reason: str) -> None:
         """FAIL, unless the function rate-limited the probe: that proves nothing either way."""
         if response.status_code == 429:
-            wait = response.headers.get("retry-after", "?")
+            wait = response.headers.get(RETRY_AFTER, "?")
             self.add(
                 check_id, "SKIP", f"rate limited (429, Retry-After {wait}s); run verify again then"
             )
@@ -62,20 +71,22 @@ class ApiProbe(Recorder):
 
     def call(self, name: str, body: dict[str, Any], *, keyless: bool = False) -> httpx.Response:
         """POST to a function with the anon key, as supabase-js's functions.invoke does."""
-        headers = {} if keyless else keyed(self.target.anon_key)
+        headers = {} if keyless else api_key_headers(self.target.anon_key)
         return self.http.post(f"{self.target.functions_url}/{name}", json=body, headers=headers)
 
     def anon_get(self, table: str, params: dict[str, str], **headers: str) -> httpx.Response:
         return self.http.get(
-            f"{self.target.url}/rest/v1/{table}",
+            f"{self.target.url}{REST_PATH}/{table}",
             params=params,
-            headers={**keyed(self.target.anon_key), **headers},
+            headers={**api_key_headers(self.target.anon_key), **headers},
         )
 
     def rest(self, method: str, path: str, prefer: str = "", **kwargs: Any) -> httpx.Response:
         """A service-role request to the REST API."""
-        headers = keyed(self.target.service_role_key) | ({"Prefer": prefer} if prefer else {})
-        url = f"{self.target.url}/rest/v1/{path}"
+        headers = api_key_headers(self.target.service_role_key)
+        if prefer:
+            headers[PREFER] = prefer
+        url = f"{self.target.url}{REST_PATH}/{path}"
         return self.http.request(method, url, headers=headers, **kwargs)
 
 
@@ -91,7 +102,7 @@ def rest_checks(run: ApiProbe, *, anon_ok: bool = True, service_ok: bool = True)
             run.add(check_id, "SKIP", "SUPABASE_ANON_KEY is not an anon key (keys.anon_key)")
             continue
         response = run.anon_get(table, {"select": "id", "limit": "1"}, Prefer="count=exact")
-        if (response.status_code, error_code(response)) == (401, "42501"):
+        if (response.status_code, error_code(response)) == (401, PERMISSION_DENIED):
             run.add(check_id, "PASS", "401 42501 permission denied")
         elif response.is_success:
             total = response.headers.get("content-range", "").rpartition("/")[2]
@@ -149,12 +160,12 @@ def _misconfigured(response: httpx.Response, url: str, table: str, variable: str
 def function_checks(run: ApiProbe) -> None:
     bogus = {"conversationId": str(uuid.uuid4()), "conversationToken": uuid.uuid4().hex * 2}
     bodies = {
-        "handle-chat-message": {
+        HANDLE_CHAT_MESSAGE: {
             **bogus,
             "visitorId": f"{VERIFY_PREFIX}probe-{uuid.uuid4()}",
             "message": "chat-toolkit verify probe",
         },
-        "chat-visitor-sync": bogus,
+        CHAT_VISITOR_SYNC: bogus,
     }
     for name in FUNCTIONS:
         check, url = f"functions.{name}", f"{run.target.functions_url}/{name}"
@@ -178,9 +189,9 @@ def function_checks(run: ApiProbe) -> None:
             forbidden,
             "a random conversation id and token",
             403,
-            "forbidden",
+            FORBIDDEN,
         )
-        if name == "chat-visitor-sync":
+        if name == CHAT_VISITOR_SYNC:
             missing = run.call(name, {"conversationId": bogus["conversationId"]})
             _expect(
                 run,
@@ -188,7 +199,7 @@ def function_checks(run: ApiProbe) -> None:
                 missing,
                 "no conversationToken and no visitorId",
                 401,
-                "token_required",
+                TOKEN_REQUIRED,
             )
         _preflight(run, name, url)
         no_jwt = run.call(name, bodies[name], keyless=True)
@@ -219,11 +230,11 @@ def _preflight(run: ApiProbe, name: str, url: str) -> None:
         headers={
             "Origin": "https://chat-toolkit-verify.invalid",
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": ", ".join(sorted(CORS_HEADERS)),
+            "Access-Control-Request-Headers": ", ".join(sorted(CORS_ALLOW_HEADERS)),
         },
     )
     allowed = response.headers.get("access-control-allow-headers", "").lower().split(",")
-    missing = sorted(CORS_HEADERS - {h.strip() for h in allowed})
+    missing = sorted(set(CORS_ALLOW_HEADERS) - {h.strip() for h in allowed})
     check_id = f"functions.{name}.cors_preflight"
     if response.status_code != 200:
         run.add(check_id, "FAIL", f"OPTIONS got {describe(response)}, expected 200")
@@ -231,17 +242,12 @@ def _preflight(run: ApiProbe, name: str, url: str) -> None:
         run.judge(
             check_id,
             not missing,
-            "OPTIONS 200; allows authorization, x-client-info, apikey, content-type",
+            f"OPTIONS 200; allows {', '.join(CORS_ALLOW_HEADERS)}",
             f"OPTIONS 200 but Access-Control-Allow-Headers lacks {', '.join(missing)}",
         )
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def keyed(key: str) -> dict[str, str]:
-    """The headers supabase-js sends with a key: apikey and a Bearer Authorization."""
-    return {"apikey": key, "Authorization": f"Bearer {key}"}
 
 
 def json_body(response: httpx.Response) -> Any:

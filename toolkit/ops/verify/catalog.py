@@ -19,14 +19,13 @@ from typing import Any
 import psycopg
 
 from toolkit.db.migrations import discover
-from toolkit.errors import ToolkitError
+from toolkit.errors import ConfigError
 from toolkit.ops.verify.report import MIGRATE, Recorder
+from toolkit.protocol import CHAT_TABLES, READ_TABLES
 
-__all__ = ["CHAT_TABLES", "READ_TABLES", "SEED_VERSIONS", "catalog_checks", "hardening_checks"]
+__all__ = ["SEED_VERSIONS", "catalog_checks", "hardening_checks"]
 
 SEED_VERSIONS = ("20260327054000", "20260327055000")
-READ_TABLES = ("chat_conversations", "chat_messages")
-CHAT_TABLES = (*READ_TABLES, "team_typing_indicators", "chat_access_events")
 
 
 _COLUMN = """exists (select from pg_attribute where attrelid = to_regclass('{}')
@@ -76,7 +75,7 @@ def _column(
 
 def catalog_checks(run: Recorder, conn: psycopg.Connection) -> None:
     if _scalar(conn, "select to_regclass('public.chat_conversations')") is None:
-        raise ToolkitError(
+        raise ConfigError(
             "public.chat_conversations does not exist in the database SUPABASE_DB_URL names; "
             "point it at the chat project's database"
         )

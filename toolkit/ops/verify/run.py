@@ -13,8 +13,8 @@ rest.* (api.py), access.* (access.py: every role PostgREST can switch to), funct
 (api.py), hardening.* and lint.* (catalog.py), write.* (write.py, only with --write).
 
 No reason ever contains a key, a token, a token hash or the database password. An API or
-database that cannot be reached at all is a ToolkitError (one line: cause and fix), not a
-list of failures.
+database that cannot be reached at all is Unreachable (exit 3), and a database without the
+chat tables a ConfigError (exit 2): one line naming cause and fix, not a list of failures.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import httpx
 
 from toolkit.config import DeclaredFlags, Target
 from toolkit.db.connect import connect
-from toolkit.errors import ToolkitError
+from toolkit.errors import Unreachable
 from toolkit.ops.verify.access import (
     access_catalog_checks,
     access_rest_checks,
@@ -36,13 +36,13 @@ from toolkit.ops.verify.api import (
     TIMEOUT,
     ApiProbe,
     function_checks,
-    keyed,
     rest_checks,
     transport_reason,
 )
 from toolkit.ops.verify.catalog import catalog_checks, hardening_checks
 from toolkit.ops.verify.report import OnCheck, Report
 from toolkit.ops.verify.write import write_checks
+from toolkit.protocol import REST_PATH, api_key_headers
 
 __all__ = ["verify"]
 
@@ -65,9 +65,9 @@ def verify(
         client = http or resources.enter_context(httpx.Client(timeout=TIMEOUT))
         probe = ApiProbe(on_check, target=target, flags=flags, http=client)
         try:
-            client.get(f"{target.url}/rest/v1/", headers=keyed(target.anon_key))
+            client.get(f"{target.url}{REST_PATH}/", headers=api_key_headers(target.anon_key))
         except httpx.TransportError as exc:
-            raise ToolkitError(
+            raise Unreachable(
                 f"cannot reach the Supabase API at {target.url} ({transport_reason(exc)}); "
                 "start the stack (`chat-toolkit stack up` or `supabase start`) or fix "
                 "SUPABASE_URL"
@@ -92,7 +92,7 @@ def verify(
             if write:
                 write_checks(probe)
         except httpx.TransportError as exc:
-            raise ToolkitError(
+            raise Unreachable(
                 f"lost the connection during verify after {len(probe.checks)} checks "
                 f"({transport_reason(exc)}); check that the stack is up and run it again"
             ) from exc

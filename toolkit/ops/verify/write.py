@@ -23,6 +23,12 @@ from toolkit.ops.verify.api import (
     json_body,
     transport_reason,
 )
+from toolkit.protocol import (
+    CHAT_VISITOR_SYNC,
+    HANDLE_CHAT_MESSAGE,
+    PERMISSION_DENIED,
+    TOKEN_REQUIRED,
+)
 
 __all__ = ["TEAM_NAME", "write_checks"]
 
@@ -60,7 +66,7 @@ def _body(response: httpx.Response) -> dict[str, Any]:
 
 def _new_conversation(run: ApiProbe, visitor: str) -> _Conversation | None:
     response = run.call(
-        "handle-chat-message", {"visitorId": visitor, "message": f"{TEAM_NAME}: new conversation"}
+        HANDLE_CHAT_MESSAGE, {"visitorId": visitor, "message": f"{TEAM_NAME}: new conversation"}
     )
     body = _body(response)
     if response.status_code != 200:
@@ -75,7 +81,7 @@ def _new_conversation(run: ApiProbe, visitor: str) -> _Conversation | None:
 
 def _resume(run: ApiProbe, conversation: _Conversation) -> None:
     response = run.call(
-        "handle-chat-message",
+        HANDLE_CHAT_MESSAGE,
         {
             "visitorId": conversation.visitor_id,
             "message": f"{TEAM_NAME}: resumed",
@@ -96,7 +102,7 @@ def _resume(run: ApiProbe, conversation: _Conversation) -> None:
 
 def _message_sync_and_typing(run: ApiProbe, conversation: _Conversation) -> None:
     auth = {"conversationId": conversation.id, "conversationToken": conversation.token}
-    first = run.call("chat-visitor-sync", auth)
+    first = run.call(CHAT_VISITOR_SYNC, auth)
     full = _body(first)
     visitor_messages = [m for m in full.get("messages", []) if m.get("senderType") == "visitor"]
     if first.status_code != 200 or len(visitor_messages) != 2:
@@ -131,7 +137,7 @@ def _message_sync_and_typing(run: ApiProbe, conversation: _Conversation) -> None
             "is_typing": True,
         },
     )
-    after = run.call("chat-visitor-sync", {**auth, "since": full.get("cursor")})
+    after = run.call(CHAT_VISITOR_SYNC, {**auth, "since": full.get("cursor")})
     delta = _body(after)
     rows = json_body(team)
     team_id = rows[0].get("id") if team.status_code == 201 and isinstance(rows, list) else None
@@ -173,7 +179,8 @@ def _no_anon_reads(run: ApiProbe, conversation: _Conversation) -> None:
         run.anon_get("chat_conversations", {"id": f"eq.{conversation.id}", "select": "*"}),
         run.anon_get("chat_messages", {"conversation_id": f"eq.{conversation.id}", "select": "*"}),
     ]
-    open_ = [describe(a) for a in answers if (a.status_code, error_code(a)) != (401, "42501")]
+    blocked = (401, PERMISSION_DENIED)
+    open_ = [describe(a) for a in answers if (a.status_code, error_code(a)) != blocked]
     run.judge(
         "write.no_anon_reads",
         not open_,
@@ -205,13 +212,13 @@ def _bootstrap(run: ApiProbe, visitor: str) -> None:
             "could not create a legacy conversation with the service role",
         )
         return
-    response = run.call("chat-visitor-sync", {"conversationId": cid, "visitorId": visitor})
+    response = run.call(CHAT_VISITOR_SYNC, {"conversationId": cid, "visitorId": visitor})
     declared = f"CHAT_SYNC_ALLOW_BOOTSTRAP={str(run.flags.allow_bootstrap).lower()}"
     if run.flags.allow_bootstrap:
         ok = response.status_code == 200 and bool(_body(response).get("conversationToken"))
         expected, outcome = "200 with a token", "200 and a token minted"
     else:
-        ok = (response.status_code, error_code(response)) == (401, "token_required")
+        ok = (response.status_code, error_code(response)) == (401, TOKEN_REQUIRED)
         expected = outcome = "401 token_required"
     if ok:
         run.add("write.bootstrap", "PASS", f"tokenless sync with visitorId: {outcome} ({declared})")
@@ -233,14 +240,14 @@ def _enforce(run: ApiProbe, visitor: str) -> None:
         )
         return
     response = run.call(
-        "handle-chat-message",
+        HANDLE_CHAT_MESSAGE,
         {"visitorId": visitor, "conversationId": cid, "message": f"{TEAM_NAME}: tokenless"},
     )
     # CONTRACT §4: enforcement refuses; otherwise only bootstrap may mint from the pair.
     declared = f"ENFORCE_VISITOR_CONVERSATION_TOKEN={str(run.flags.enforce_token).lower()}"
     token = _body(response).get("conversationToken")
     if run.flags.enforce_token:
-        ok = (response.status_code, error_code(response)) == (401, "token_required")
+        ok = (response.status_code, error_code(response)) == (401, TOKEN_REQUIRED)
         expected = outcome = "401 token_required"
     elif run.flags.allow_bootstrap:
         ok = response.status_code == 200 and bool(token)
