@@ -47,9 +47,7 @@ async def handle_chat_message(
         )
         events = ["token_issued"]
     else:
-        conversation, token, events = await _continue(request, store, policy)
-        if limiter is not None:
-            limiter.message(conversation.id, verified=request.token is not None)
+        conversation, token, events = await _continue(request, store, policy, limiter)
 
     message_id, stored = await store.add_visitor_message(
         conversation.id, request.visitor_name, request.message, request.client_message_id
@@ -81,7 +79,7 @@ async def handle_chat_message(
 
 
 async def _continue(
-    request: MessageRequest, store: ChatStore, policy: MessagePolicy
+    request: MessageRequest, store: ChatStore, policy: MessagePolicy, limiter: Limiter | None
 ) -> tuple[Conversation, str | None, list[str]]:
     """Look the conversation up by id *and* visitor and apply the token rules (CONTRACT §4).
 
@@ -98,9 +96,13 @@ async def _continue(
         # Unknown conversation and wrong token are one and the same answer.
         if conversation is None or not token_matches(request.token, conversation.access_token_hash):
             raise Forbidden("conversation not found or token invalid")
+        if limiter is not None:
+            limiter.message(conversation.id, verified=True)
         return conversation, request.token, []
     if conversation is None:
         raise Forbidden("conversation not found or token invalid")
+    if limiter is not None:  # before a mint, so that a 429 never swallows a new token
+        limiter.message(conversation.id, verified=False)
     if policy.allow_bootstrap and conversation.access_token_hash is None:
         token = mint_token()
         if await store.claim_token(conversation.id, hash_token(token)):

@@ -3,8 +3,9 @@ failed token checks and for new conversations.
 
 Who may spend what (CONTRACT §6), so that a stranger cannot silence a visitor:
 - a conversation's sync and message buckets are spent only after the request's token
-  verified (or bootstrap minted one); a tokenless message accepted during the rollout
-  spends a bucket of its own, so leaked id + visitorId pairs cannot exhaust the holder's;
+  verified; a tokenless message accepted during the rollout spends a bucket of its own
+  (before any mint), so leaked id + visitorId pairs cannot exhaust the holder's, and a
+  sync that bootstrap answers with a new token (once per conversation) is never refused;
 - the per-address failure bucket is spent by failed checks (401 token_required, 403) and
   turns further *failures* from that address into 429; a request whose token verifies is
   never refused by it (visitors behind one NAT or proxy);
@@ -77,7 +78,7 @@ class Limiter:
         _check(self._creations.take(ip), "too many new conversations from this address")
 
     def sync(self, conversation_id: str) -> None:
-        """After the sync's token verified (or bootstrap minted one), before answering."""
+        """After the sync's token verified, before answering."""
         _check(self._sync.take(conversation_id), "too many syncs for this conversation")
 
     def message(self, conversation_id: str, *, verified: bool) -> None:
