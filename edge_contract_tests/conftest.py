@@ -7,25 +7,25 @@ set, a session fixture starts an embedded stack and always tears it down.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import jwt
 import psycopg
 import pytest
 from supabase import Client, create_client
 
+from edge_contract_tests.helpers import reload_schema_cache
+from toolkit import stack
 from toolkit.config import Target
 from toolkit.db.migrations import discover, migrate
-from toolkit.stack import lifecycle as stack
+from toolkit.stack import testing
 
 TEAM_ACCESS_VERSION = "20260327061000"
 
@@ -45,7 +45,7 @@ def embedded() -> bool:
 
 
 @pytest.fixture(scope="session")
-def target(embedded: bool) -> Iterator[Target]:
+def target(embedded: bool, request: pytest.FixtureRequest) -> Iterator[Target]:
     """The project under test: the environment's, or a fresh migrated embedded stack."""
     if not embedded:
         yield Target.from_env(os.environ)
@@ -54,17 +54,19 @@ def target(embedded: bool) -> Iterator[Target]:
     # from one address. test_rate_limits.py covers them on servers of its own.
     with stack.temporary(functions_env={"CHAT_RATE_LIMITS": "off"}) as state:
         yield Target.from_env(state.env())
+        show_log_tails_if_failed(request, state)
 
 
 @pytest.fixture(scope="session")
-def baseline_target() -> Iterator[Target]:
+def baseline_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """Always embedded: the pre-cutover schema, where anon can read every visitor's chat."""
     with stack.temporary(baseline_only=True, functions=False) as state:
         yield Target.from_env(state.env())
+        show_log_tails_if_failed(request, state)
 
 
 @pytest.fixture(scope="session")
-def pre_team_access_target() -> Iterator[Target]:
+def pre_team_access_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """Always embedded: migrated up to, not including, the team-access migration. The anon
     leak is closed there, but the baseline's `using (true)` team policies still let every
     signed-in user through."""
@@ -74,23 +76,18 @@ def pre_team_access_target() -> Iterator[Target]:
         target = Target.from_env(state.env())
         reload_schema_cache(target)
         yield target
+        show_log_tails_if_failed(request, state)
 
 
-def reload_schema_cache(target: Target) -> None:
-    """Tell PostgREST about DDL done behind its back; wait until its OpenAPI document (built
-    from the schema cache) shows access_token_hash, a column the migrations add."""
-    assert target.db_url is not None
-    with psycopg.connect(target.db_url, autocommit=True) as conn:
-        conn.execute("notify pgrst, 'reload schema'")
-    with httpx.Client(timeout=5.0) as client:
-        for _ in range(200):
-            root = client.get(
-                f"{target.url}/rest/v1/", headers=auth_headers(target.service_role_key)
-            )
-            if "access_token_hash" in root.text:
-                return
-            time.sleep(0.05)
-    raise AssertionError("PostgREST did not reload its schema cache within 10 s")
+def show_log_tails_if_failed(request: pytest.FixtureRequest, state: stack.StackState) -> None:
+    """A session with failures prints each part's log tail before its stack folder is
+    removed (as PostgREST's test harness does), past pytest's output capture."""
+    if not request.session.testsfailed:
+        return
+    tails = stack.log_tails(Path(state.directory))
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        sys.stderr.write(f"\n{tails}")
 
 
 @pytest.fixture(autouse=True)
@@ -147,7 +144,7 @@ def serve(target: Target) -> Iterator[Callable[..., str]]:
     def start(**settings: str) -> str:
         key = frozenset(settings.items())
         if key not in running:
-            port = stack.free_port()
+            port = testing.free_port()
             env = {
                 "SUPABASE_URL": target.url,
                 "SUPABASE_SERVICE_ROLE_KEY": target.service_role_key,
@@ -155,43 +152,11 @@ def serve(target: Target) -> Iterator[Callable[..., str]]:
                 "CHAT_RATE_LIMITS": "off",
                 **settings,
             }
-            processes.append(stack.serve_functions(env, port, logs / f"serve-{port}.log"))
+            processes.append(testing.serve_functions(env, port, logs / f"serve-{port}.log"))
             running[key] = f"http://127.0.0.1:{port}/functions/v1"
         return running[key]
 
     yield start
     for proc in processes:
-        stack.stop_functions(proc)
+        testing.stop_functions(proc)
     shutil.rmtree(logs, ignore_errors=True)
-
-
-def call(
-    http: httpx.Client, functions_url: str, name: str, body: Any, key: str | None
-) -> httpx.Response:
-    """POST a JSON body to a function, as supabase-js's functions.invoke does."""
-    return http.post(f"{functions_url}/{name}", json=body, headers=auth_headers(key))
-
-
-def auth_headers(key: str | None) -> dict[str, str]:
-    """The headers supabase-js / supabase-py send with a key (none for a keyless request)."""
-    return {"apikey": key, "Authorization": f"Bearer {key}"} if key else {}
-
-
-def user_jwt(secret: str, sub: str | None = None, **claims: Any) -> str:
-    """A signed-in user's access token as Supabase Auth issues it (HS256, role
-    authenticated, a random `sub` unless given), valid for an hour."""
-    now = int(time.time())
-    payload = {
-        "aud": "authenticated",
-        "role": "authenticated",
-        "sub": sub or str(uuid.uuid4()),
-        "iat": now,
-        "exp": now + 3600,
-        **claims,
-    }
-    return jwt.encode(payload, secret, algorithm="HS256")
-
-
-def user_headers(target: Target, token: str) -> dict[str, str]:
-    """What supabase-js sends for a signed-in user: the anon key plus the user's JWT."""
-    return {"apikey": target.anon_key, "Authorization": f"Bearer {token}"}

@@ -15,10 +15,9 @@ import uuid
 import httpx
 import pytest
 
+from edge_contract_tests.helpers import auth_headers, user_headers, user_jwt
 from toolkit.config import Target
 from toolkit.tokens import hash_token
-
-from .conftest import auth_headers, user_headers, user_jwt
 
 pytestmark = pytest.mark.embedded
 

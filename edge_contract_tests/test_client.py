@@ -18,12 +18,18 @@ import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import (
+    URL_SAFE,
+    legacy_conversation,
+    one_row,
+    open_conversation,
+    set_typing,
+    stored_hash,
+    team_message,
+)
 from toolkit.client import Session, SessionStore, Update, VisitorClient
 from toolkit.config import Target
 from toolkit.errors import TokenRequired
-
-from .test_functions_sync import set_typing, team_message
-from .test_functions_tokens import URL_SAFE, legacy_conversation, start, stored_hash
 
 pytestmark = pytest.mark.writes
 
@@ -161,7 +167,11 @@ def test_wrong_token_403_clears_the_session_and_next_send_starts_anew(
 
 
 def test_enforced_401_clears_a_tokenless_session(
-    tmp_path: Path, target: Target, serve, db: psycopg.Connection, http: httpx.Client
+    tmp_path: Path,
+    target: Target,
+    serve: Callable[..., str],
+    db: psycopg.Connection,
+    http: httpx.Client,
 ) -> None:
     """With tokens enforced, a tokenless session gets 401 token_required and is cleared."""
     enforced = serve(ENFORCE_VISITOR_CONVERSATION_TOKEN="true")
@@ -178,7 +188,7 @@ def test_enforced_401_clears_a_tokenless_session(
     assert cleared is None
     assert stored_hash(db, cid) is None
     assert again.new_conversation is True and again.conversation_id != cid
-    hashed = start(http, target)
+    hashed = open_conversation(http, target)
     tokenless = new_store(
         tmp_path / "other", Session(hashed["conversationId"]), hashed["visitorId"]
     )
@@ -227,10 +237,11 @@ def test_retry_with_the_same_client_message_id_stores_one_message(
     one, two = using_client(target, store, steps)
     assert one.message_id == two.message_id and one.client_message_id == "cm-1"
     assert two.reply is None
-    (count,) = db.execute(
+    (count,) = one_row(
+        db,
         "select count(*) from chat_messages where conversation_id = %s and message_text = %s",
         (one.conversation_id, "retry me"),
-    ).fetchone()
+    )
     assert count == 1
 
 
@@ -280,7 +291,9 @@ def chat_env(target: Target) -> dict[str, str]:
     }
 
 
-def run_chat(target: Target, cwd: Path, session: Path, text: str) -> subprocess.CompletedProcess:
+def run_chat(
+    target: Target, cwd: Path, session: Path, text: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -322,6 +335,7 @@ def test_chat_command_sends_shows_the_reply_and_resumes(
     ).json()
     reply = body["messages"][1]["text"]
     assert lines(first.stdout) == [
+        f"chat: {target.functions_url}",
         "* new visitor: type a message and press Enter to start a conversation",
         f"* session file: {session_file}; Ctrl-D or Ctrl-C quits",
         f"* started conversation {cid}",
@@ -334,6 +348,7 @@ def test_chat_command_sends_shows_the_reply_and_resumes(
     second = run_chat(target, tmp_path, session_file, "again\n")
     assert (second.returncode, second.stderr) == (0, "")
     assert lines(second.stdout) == [
+        f"chat: {target.functions_url}",
         f"* resuming conversation {cid}",
         f"* session file: {session_file}; Ctrl-D or Ctrl-C quits",
         "You: hello",
@@ -359,8 +374,9 @@ def test_chat_command_ctrl_c_exits_cleanly(tmp_path: Path, target: Target) -> No
     )
     try:
         assert proc.stdout is not None
-        banner = [proc.stdout.readline(), proc.stdout.readline()]
-        assert banner[1].startswith("* session file:")
+        banner = [proc.stdout.readline() for _ in range(3)]
+        assert banner[0] == f"chat: {target.functions_url}\n"
+        assert banner[2].startswith("* session file:")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:

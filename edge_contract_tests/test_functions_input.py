@@ -15,10 +15,9 @@ import pytest
 from supabase import create_client
 from supabase_functions.errors import FunctionsHttpError
 
+from edge_contract_tests.helpers import auth_headers, call, open_conversation
 from toolkit.config import Target
 from toolkit.keys import mint_key
-
-from .conftest import auth_headers, call
 
 MESSAGE = "handle-chat-message"
 SYNC = "chat-visitor-sync"
@@ -67,16 +66,7 @@ def new_visitor() -> str:
 @pytest.fixture()
 def conversation(http: httpx.Client, target: Target) -> dict[str, Any]:
     """A fresh conversation: the 200 body of its first message plus its visitorId."""
-    visitor = new_visitor()
-    response = call(
-        http,
-        target.functions_url,
-        MESSAGE,
-        {"visitorId": visitor, "message": "hi"},
-        target.anon_key,
-    )
-    assert response.status_code == 200, response.text
-    return {**response.json(), "visitorId": visitor}
+    return open_conversation(http, target, message="hi")
 
 
 def valid_body(name: str, conversation: dict[str, Any]) -> dict[str, Any]:
@@ -360,7 +350,7 @@ def bad_authorizations(target: Target) -> dict[str, dict[str, str]]:
         "role-postgres": auth_headers(jwt.encode({"role": "postgres"}, secret, algorithm="HS256")),
         "no-role": auth_headers(jwt.encode({"sub": "x"}, secret, algorithm="HS256")),
         "expired": auth_headers(jwt.encode({"role": "anon", "exp": 1}, secret, algorithm="HS256")),
-        "none-alg": auth_headers(jwt.encode({"role": "service_role"}, None, algorithm="none")),
+        "none-alg": auth_headers(jwt.encode({"role": "service_role"}, "", algorithm="none")),
         "role-list": signed({"role": ["anon", "service_role"]}),
         "role-object": signed({"role": {"anon": True}}),
         "exp-abc": signed({"role": "anon", "exp": "abc"}),

@@ -6,21 +6,28 @@ import hashlib
 import threading
 import time
 import uuid
-from datetime import datetime
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import (
+    auth_headers,
+    call,
+    one_row,
+    open_conversation,
+    set_typing,
+    team_message,
+)
 from toolkit.config import Target
-
-from .conftest import auth_headers, call
-from .test_functions_tokens import start
 
 pytestmark = pytest.mark.writes
 
 
-def sync(http: httpx.Client, target: Target, conv: dict, since: str | None = None) -> dict:
+def sync(
+    http: httpx.Client, target: Target, conv: dict[str, Any], since: str | None = None
+) -> dict[str, Any]:
     body = {
         "conversationId": conv["conversationId"],
         "conversationToken": conv["conversationToken"],
@@ -29,53 +36,15 @@ def sync(http: httpx.Client, target: Target, conv: dict, since: str | None = Non
         body["since"] = since
     response = call(http, target.functions_url, "chat-visitor-sync", body, target.anon_key)
     assert response.status_code == 200, response.text
-    return response.json()
-
-
-def team_message(
-    http: httpx.Client, target: Target, cid: str, text: str, *, internal: bool = False
-) -> str:
-    """A team reply written the way the dashboard does: REST with a privileged key."""
-    response = http.post(
-        f"{target.url}/rest/v1/chat_messages",
-        json={
-            "conversation_id": cid,
-            "sender_type": "team",
-            "sender_name": "Dana",
-            "message_text": text,
-            "is_internal": internal,
-            "metadata": {"secret": "internal"},
-        },
-        headers={**auth_headers(target.service_role_key), "Prefer": "return=representation"},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()[0]["id"]
-
-
-def set_typing(http: httpx.Client, target: Target, cid: str, typing: bool, age_s: int = 0) -> None:
-    moment = datetime.fromtimestamp(time.time() - age_s).astimezone().isoformat()
-    response = http.post(
-        f"{target.url}/rest/v1/team_typing_indicators",
-        json={
-            "conversation_id": cid,
-            "user_id": "00000000-0000-4000-8000-0000000000d1",
-            "user_name": "Dana",
-            "is_typing": typing,
-            "updated_at": moment,
-        },
-        headers={
-            **auth_headers(target.service_role_key),
-            "Prefer": "resolution=merge-duplicates,return=minimal",
-        },
-    )
-    assert response.status_code in (200, 201), response.text
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def test_full_sync_returns_every_visible_message_in_order(
     http: httpx.Client, target: Target
 ) -> None:
     """A sync without `since` returns the visitor message and the reply, oldest first."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     body = sync(http, target, conv)
     assert [m["senderType"] for m in body["messages"]] == ["visitor", "ai"]
     assert body["messages"][0] == {
@@ -93,7 +62,7 @@ def test_incremental_sync_by_cursor_returns_only_newer_messages(
     http: httpx.Client, target: Target
 ) -> None:
     """With the previous cursor, only the team's new message comes back."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     first = sync(http, target, conv)
     assert sync(http, target, conv, first["cursor"])["messages"] == []
     new_id = team_message(http, target, conv["conversationId"], "How can I help?")
@@ -104,7 +73,7 @@ def test_incremental_sync_by_cursor_returns_only_newer_messages(
 
 def test_incremental_sync_with_iso_since(http: httpx.Client, target: Target) -> None:
     """An ISO-8601 `since` (the seed's form) returns messages created at or after it."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     everything = sync(http, target, conv)["messages"]
     newest = everything[-1]["createdAt"]
     new_id = team_message(http, target, conv["conversationId"], "after the timestamp")
@@ -115,7 +84,7 @@ def test_incremental_sync_with_iso_since(http: httpx.Client, target: Target) -> 
 
 def test_typing_indicator_on_off_and_expiry(http: httpx.Client, target: Target) -> None:
     """Typing set through the service role shows with the name, clears, and expires."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     assert sync(http, target, conv)["typing"] == {"isTyping": False, "name": None}
     set_typing(http, target, conv["conversationId"], True)
     assert sync(http, target, conv)["typing"] == {"isTyping": True, "name": "Dana"}
@@ -127,7 +96,7 @@ def test_typing_indicator_on_off_and_expiry(http: httpx.Client, target: Target) 
 
 def test_escalation_fields_follow_the_database(http: httpx.Client, target: Target) -> None:
     """After the team escalates in the database, sync reports escalated, reason and time."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     assert sync(http, target, conv)["conversation"]["escalated"] is False
     response = http.patch(
         f"{target.url}/rest/v1/chat_conversations",
@@ -148,7 +117,7 @@ def test_escalation_fields_follow_the_database(http: httpx.Client, target: Targe
 
 def test_human_request_escalates_with_system_message(http: httpx.Client, target: Target) -> None:
     """ "Talk to a human" escalates: no AI reply, a system message, and escalated state in sync."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     response = call(
         http,
         target.functions_url,
@@ -185,7 +154,7 @@ def test_sync_never_returns_internal_data(
     http: httpx.Client, target: Target, db: psycopg.Connection
 ) -> None:
     """Internal notes, metadata, visitor_email and the token hash never appear in a sync."""
-    conv = start(http, target, visitorEmail="private@example.com")
+    conv = open_conversation(http, target, visitorEmail="private@example.com")
     team_message(http, target, conv["conversationId"], "INTERNAL: VIP refund", internal=True)
     raw = call(
         http,
@@ -209,15 +178,20 @@ def test_sync_never_returns_internal_data(
         "sync_xid",
     ):
         assert secret not in raw
-    (notes,) = db.execute(
+    (notes,) = one_row(
+        db,
         "select count(*) from chat_messages where conversation_id = %s and is_internal",
         (conv["conversationId"],),
-    ).fetchone()
+    )
     assert notes == 1
 
 
 def _poll_while(
-    http: httpx.Client, target: Target, conv: dict, stop: threading.Event, use_cursor: bool
+    http: httpx.Client,
+    target: Target,
+    conv: dict[str, Any],
+    stop: threading.Event,
+    use_cursor: bool,
 ) -> set[str]:
     """Poll like the widget until `stop`, then once more; the ids it saw."""
     seen: set[str] = set()
@@ -233,7 +207,7 @@ def _poll_while(
         time.sleep(0.02)
 
 
-def _concurrent_writers(target: Target, conv: dict, stop: threading.Event) -> None:
+def _concurrent_writers(target: Target, conv: dict[str, Any], stop: threading.Event) -> None:
     """Team writer, visitor writer and a delayed-commit writer, all at once."""
     cid = conv["conversationId"]
 
@@ -283,7 +257,7 @@ def _concurrent_writers(target: Target, conv: dict, stop: threading.Event) -> No
 def _lossless_run(
     http: httpx.Client, target: Target, db: psycopg.Connection, use_cursor: bool
 ) -> tuple[set[str], set[str]]:
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     stop = threading.Event()
     writers = threading.Thread(target=_concurrent_writers, args=(target, conv, stop))
     writers.start()
@@ -332,7 +306,7 @@ def test_timestamp_polling_loses_a_late_commit(
 
 def test_cursor_is_opaque_and_rejected_when_forged(http: httpx.Client, target: Target) -> None:
     """A cursor is not a bare number, and garbage in `since` is 400 invalid_request."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     cursor = sync(http, target, conv)["cursor"]
     assert not cursor.isdigit()
     response = call(

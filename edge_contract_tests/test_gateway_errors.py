@@ -13,9 +13,8 @@ import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import call, one_row
 from toolkit.config import Target
-
-from .conftest import call
 
 FUNCTION_ERROR = {"error", "code"}
 POSTGREST_ERROR = {"code", "details", "hint", "message"}
@@ -61,9 +60,9 @@ def test_bootstrap_answer_is_no_store(
     """The answer that mints a legacy conversation's token (sync bootstrap, or a tokenless
     message while bootstrap is allowed) is no-store."""
     visitor = f"no-store-legacy-{name}"
-    (cid,) = db.execute(
-        "insert into chat_conversations (visitor_id) values (%s) returning id::text", (visitor,)
-    ).fetchone()
+    (cid,) = one_row(
+        db, "insert into chat_conversations (visitor_id) values (%s) returning id::text", (visitor,)
+    )
     body = {"conversationId": cid, "visitorId": visitor, "message": "back"}
     response = call(http, target.functions_url, name, body, target.anon_key)
     assert response.status_code == 200 and response.json()["conversationToken"]

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.db.migrations import (
     LEGACY_VERSIONS,
     Migration,
@@ -28,7 +29,6 @@ from toolkit.db.migrations import (
 )
 from toolkit.db.sqltext import split_statements
 from toolkit.errors import MigrationError
-from toolkit.stack import lifecycle as stack
 
 pytestmark = pytest.mark.embedded
 
@@ -421,22 +421,6 @@ def test_cli_rollback_dry_run_changes_nothing(db_url: str) -> None:
     ]
     assert _history(db_url) == history
     assert _effect(db_url, newest.version) == {True}
-
-
-def test_cli_unreachable_database_is_one_line_error() -> None:
-    """With an unreachable database the CLI exits 4 (a MigrationError) with one `chat-toolkit: `
-    line, no traceback."""
-    result = subprocess.run(
-        [str(CLI), "migrate", "--db-url", "postgresql://postgres@127.0.0.1:1/postgres"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 4
-    assert result.stderr.startswith("chat-toolkit: cannot connect to the database")
-    assert result.stderr.count("\n") == 1
-    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(

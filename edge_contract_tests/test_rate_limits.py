@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import auth_headers, one_row, open_conversation
 from toolkit.config import Target
-
-from .conftest import auth_headers
-from .test_functions_tokens import start
 
 pytestmark = pytest.mark.writes
 
 
-def post(http: httpx.Client, url: str, name: str, body: dict, key: str, ip: str) -> httpx.Response:
+def post(
+    http: httpx.Client, url: str, name: str, body: dict[str, Any], key: str, ip: str
+) -> httpx.Response:
     headers = {**auth_headers(key), "X-Forwarded-For": ip}
     return http.post(f"{url}/{name}", json=body, headers=headers)
 
@@ -27,7 +28,7 @@ def test_sync_limit_per_conversation_is_429_with_retry_after(
 ) -> None:
     """CHAT_RATE_SYNC=3/60: the fourth sync of one conversation is 429, another still syncs."""
     url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_SYNC="3/60")
-    mine, other = start(http, target), start(http, target)
+    mine, other = open_conversation(http, target), open_conversation(http, target)
     body = {
         "conversationId": mine["conversationId"],
         "conversationToken": mine["conversationToken"],
@@ -52,7 +53,7 @@ def test_limited_message_is_not_stored(
 ) -> None:
     """CHAT_RATE_MESSAGE=2/60: the third message is 429 and never reaches the database."""
     url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_MESSAGE="2/60")
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     statuses = []
     for i in range(3):
         body = {
@@ -89,7 +90,7 @@ def test_wrong_tokens_for_a_known_conversation_do_not_silence_its_visitor(
         CHAT_RATE_SYNC="20/600",
         CHAT_RATE_TOKEN_FAILURES="20/600",
     )
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     known = {"conversationId": conv["conversationId"], "conversationToken": "z" * 43}
     attacks = [
         post(
@@ -123,7 +124,7 @@ def test_failure_limit_refuses_failures_but_never_a_valid_token(
     next wrong token (the twin: the limit still bites), yet a valid token from that same
     address (a visitor behind the same NAT) is 200 for both functions."""
     url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_TOKEN_FAILURES="20/600")
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     wrong = {"conversationId": str(uuid.uuid4()), "conversationToken": "z" * 43}
     failures = [
         post(http, url, "chat-visitor-sync", wrong, target.anon_key, "203.0.113.66").status_code
@@ -163,9 +164,9 @@ def test_new_conversations_are_limited_per_address(
         for _ in range(3)
     ]
     assert statuses == [200, 200, 429]
-    (created,) = db.execute(
-        "select count(*) from chat_conversations where visitor_id = %s", (visitor,)
-    ).fetchone()
+    (created,) = one_row(
+        db, "select count(*) from chat_conversations where visitor_id = %s", (visitor,)
+    )
     assert created == 2
     other = post(
         http,

@@ -19,11 +19,10 @@ import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import auth_headers, call
+from toolkit import stack
 from toolkit.config import Target
 from toolkit.db.migrations import discover, migrate, rollback
-from toolkit.stack import lifecycle as stack
-
-from .conftest import auth_headers, call
 
 pytestmark = pytest.mark.embedded
 

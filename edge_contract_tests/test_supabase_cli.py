@@ -21,9 +21,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.db.migrations import discover
 from toolkit.paths import MIGRATIONS_DIR, REPO_ROOT
-from toolkit.stack import lifecycle as stack
 
 pytestmark = pytest.mark.embedded
 

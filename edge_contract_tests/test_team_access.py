@@ -19,10 +19,9 @@ import httpx
 import jwt
 import pytest
 
+from edge_contract_tests.helpers import auth_headers, call, user_headers, user_jwt
 from toolkit.config import Target
 from toolkit.tokens import hash_token
-
-from .conftest import auth_headers, call, user_headers, user_jwt
 
 pytestmark = pytest.mark.writes
 

@@ -19,12 +19,11 @@ import jwt
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.config import DeclaredFlags, Target
 from toolkit.db.migrations import migrate
-from toolkit.errors import Unreachable
 from toolkit.ops.verify import Report, verify
 from toolkit.paths import REPO_ROOT
-from toolkit.stack import lifecycle as stack
 
 pytestmark = pytest.mark.embedded
 
@@ -290,30 +289,6 @@ def test_verify_cli_exits_1_on_the_baseline(baseline_target: Target, tmp_path: P
 
 
 # -- unreachable or missing configuration ------------------------------------------------
-
-
-def test_unreachable_api_is_one_toolkit_error() -> None:
-    """A closed port is one Unreachable error naming the URL and the fix, not a list of FAILs."""
-    nowhere = Target("http://127.0.0.1:1", "a", "s", "http://127.0.0.1:1/functions/v1", None, None)
-    with pytest.raises(Unreachable) as caught:
-        verify(nowhere)
-    assert str(caught.value) == (
-        "cannot reach the Supabase API at http://127.0.0.1:1 (connection refused or host "
-        "unknown); start the stack (`chat-toolkit stack up` or `supabase start`) or fix "
-        "SUPABASE_URL"
-    )
-
-
-def test_cli_without_env_is_one_line_without_traceback(tmp_path: Path) -> None:
-    """With an empty env file the CLI exits 2 with a single line naming SUPABASE_URL."""
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
-    result = run_cli("verify", "--env-file", str(empty))
-    assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr.splitlines() == [
-        "chat-toolkit: SUPABASE_URL is not set (e.g. http://127.0.0.1:54321; "
-        "`chat-toolkit stack env` prints one)"
-    ]
 
 
 # -- WARN and half-applied states, on a throwaway stack ---------------------------------

@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from toolkit.config import load_environment
+from toolkit import stack
+from toolkit.config import load_environment, redact_url
 from toolkit.db import migrations
 from toolkit.db.connect import hide_password
 from toolkit.errors import (
@@ -23,12 +26,12 @@ from toolkit.errors import (
     UsageError,
 )
 from toolkit.load.soak import command as soak_command
-from toolkit.stack import lifecycle as stack
 from toolkit.stack import probes
 
-__all__ = ["BUG_EXIT_CODE", "main"]
+__all__ = ["BUG_EXIT_CODE", "ENV_FILE_HELP", "main"]
 
 BUG_EXIT_CODE = 70  # EX_SOFTWARE (sysexits.h): an unexpected exception is a bug
+ENV_FILE_HELP = "dotenv file; it wins over exported variables (default: .env, which they win over)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +61,11 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _environment(args: argparse.Namespace) -> dict[str, str]:
+    """The one read of the process environment: with --env-file, the file wins over it."""
+    return load_environment(os.environ, args.env_file)
+
+
 # -- stack ------------------------------------------------------------------------------
 
 
@@ -74,7 +82,9 @@ def _stack_up(args: argparse.Namespace) -> int:
         functions_workers=args.workers,
     )
     started = time.monotonic()
-    state = stack.up(options, progress=_say)
+    # SIGTERM stops a starting stack as Ctrl-C does: every part started is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    state = stack.up(options, progress=_say, started=_hold_for_tests)
     _say(f"stack up in {time.monotonic() - started:.1f}s; env written to {args.dir / 'env'}")
     env = state.env()
     for key, value in env.items():
@@ -84,12 +94,25 @@ def _stack_up(args: argparse.Namespace) -> int:
     ):
         _say(line)
     if args.detach:
-        _say(f"stop it with: chat-toolkit stack down --dir {args.dir}")
+        _say(f"stop it with: chat-toolkit stack down --dir {shlex.quote(str(args.dir))}")
         return 0
     _say("running; press Ctrl-C to stop")
     reason = stack.wait_foreground(state)
     _say(f"stack {reason}")
     return 0 if reason == "stopped" else StackError.exit_code
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _hold_for_tests(stage: str) -> None:
+    """CHAT_TOOLKIT_STACK_HOLD=<stage> pauses `stack up` once that stage (postgres, schema,
+    postgrest, functions, nginx) is under way, until a signal: how the tests interrupt
+    each stage."""
+    if os.environ.get("CHAT_TOOLKIT_STACK_HOLD") == stage:
+        _say(f"holding at {stage} (CHAT_TOOLKIT_STACK_HOLD) until a signal")
+        signal.pause()
 
 
 def _stack_down(args: argparse.Namespace) -> int:
@@ -119,7 +142,7 @@ def _stack_env(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    db_url = args.db_url or load_environment(args.env_file).get("SUPABASE_DB_URL", "").strip()
+    db_url = args.db_url or _environment(args).get("SUPABASE_DB_URL", "").strip()
     if not db_url:
         raise ConfigError(
             "SUPABASE_DB_URL is not set; pass --db-url postgresql://... "
@@ -143,11 +166,17 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from toolkit.functions.server import run
+    from toolkit.functions.server import hand_over, run
+    from toolkit.protocol import FUNCTIONS_PATH
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    run(load_environment(args.env_file), host=args.host, port=args.port, workers=args.workers)
+    settings = hand_over(_environment(args), os.environ)
+    _say(
+        f"serve: http://{args.host}:{args.port}{FUNCTIONS_PATH} on "
+        f"{redact_url(settings.supabase_url)}, {args.workers} worker(s)"
+    )
+    run(host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -160,38 +189,19 @@ def _chat(args: argparse.Namespace) -> int:
 
     if not args.interval >= 0.1:
         raise UsageError("--interval must be at least 0.1 seconds")
-    target = Target.from_env(load_environment(args.env_file), service_role=False)
+    target = Target.from_env(_environment(args), service_role=False)
+    _say(f"chat: {redact_url(target.functions_url)}")
     return run_chat(target, args.session, visitor_id=args.visitor_id, interval=args.interval)
 
 
 def _bench(args: argparse.Namespace) -> int:
     from toolkit.load import bench
 
-    try:
-        concurrency = tuple(int(c) for c in args.concurrency.split(","))
-    except ValueError:
-        raise UsageError("--concurrency takes numbers separated by commas, e.g. 8,32,64") from None
-    if args.duration < 1 or min(concurrency) < 1:
-        raise UsageError("--duration and --concurrency must be at least 1")
-    options = bench.BenchOptions(
-        duration=args.duration,
-        concurrency=concurrency,
-        workers=args.workers or bench.BenchOptions().workers,
-    )
-    report = bench.run_bench(options, progress=_say)
-    _say("")
-    _say(bench.format_table(report))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        _say(f"figures written to {args.json}")
-    if args.plot:
-        bench.plot(report, Path(args.plot))
-        _say(f"plot written to {args.plot}")
-    return 0
+    return bench.command(args, _say)
 
 
 def _soak(args: argparse.Namespace) -> int:
-    return soak_command.run(args, load_environment(args.env_file), progress=_say)
+    return soak_command.run(args, _environment(args), progress=_say)
 
 
 # -- verify, rollout, env ---------------------------------------------------------------
@@ -201,12 +211,13 @@ def _verify(args: argparse.Namespace) -> int:
     from toolkit.config import DeclaredFlags, Target
     from toolkit.ops.verify import verify
 
-    env = load_environment(args.env_file)
+    env = _environment(args)
     target = Target.from_env(env)
     flags = DeclaredFlags.from_env(env)
     if not args.json:
+        database = f" and {redact_url(target.db_url)}" if target.db_url else ""
         note = " (--write: its test rows are deleted afterwards)" if args.write else ""
-        _say(f"verify {target.url}{note}")
+        _say(f"verify: {redact_url(target.url)}{database}{note}")
     report = verify(
         target,
         flags,
@@ -223,7 +234,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _rollout_status(args: argparse.Namespace) -> int:
     from toolkit.ops.rollout import rollout_status
 
-    status = rollout_status(load_environment(args.env_file), args.days)
+    status = rollout_status(_environment(args), args.days)
     for line in [json.dumps(status.to_json(), indent=2)] if args.json else status.lines():
         _say(line)
     return 0
@@ -251,6 +262,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="chat-toolkit", description="Token-scoped visitor chat for Supabase."
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    env_flag = argparse.ArgumentParser(add_help=False)
+    env_flag.add_argument("--env-file", help=ENV_FILE_HELP)
 
     stack_parser = commands.add_parser("stack", help="the embedded local stack")
     stack_commands = stack_parser.add_subparsers(required=True, metavar="ACTION")
@@ -290,10 +303,11 @@ def _parser() -> argparse.ArgumentParser:
         stack_commands.add_parser(name, parents=[dir_flag], help=text).set_defaults(run=run)
 
     p = commands.add_parser(
-        "migrate", help="apply sql/migrations, recorded as the Supabase CLI does"
+        "migrate",
+        parents=[env_flag],
+        help="apply sql/migrations, recorded as the Supabase CLI does",
     )
     p.add_argument("--db-url", help="Postgres URL (default: SUPABASE_DB_URL)")
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -330,22 +344,23 @@ def _parser() -> argparse.ArgumentParser:
     soak_command.add_arguments(p)
     p.set_defaults(run=_soak)
 
-    p = commands.add_parser("serve", help="serve the two edge functions at /functions/v1")
+    p = commands.add_parser(
+        "serve", parents=[env_flag], help="serve the two edge functions at /functions/v1"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=54329, help="port to listen on (default 54329)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.set_defaults(run=_serve)
 
     p = commands.add_parser(
         "chat",
+        parents=[env_flag],
         help="chat as a visitor from the terminal (local development)",
         description="Chat as a website visitor through the two edge functions at "
         "SUPABASE_FUNCTIONS_URL with SUPABASE_ANON_KEY. Type a line and press Enter to "
         "send; replies and 'team is typing…' appear as they arrive. The session file keeps "
         "the conversation (and its token) so the next start resumes it. Ctrl-D or Ctrl-C quits.",
     )
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.add_argument(
         "--session",
         type=Path,
@@ -361,13 +376,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "verify",
+        parents=[env_flag],
         help="check the cutover: schema, anon reads, functions, hardening",
         description="Check the project the env points at (embedded stack, `supabase start` or "
         "live): catalog (with SUPABASE_DB_URL), anon and service REST reads, both functions, "
         "and hardening warnings. Prints `PASS|FAIL|WARN|SKIP  <check id>  <reason>` per check; "
-        "never prints keys, tokens or hashes. Exits 1 if any check FAILs.",
+        "never prints keys, tokens or hashes. Exits 0 when nothing FAILs, 1 when a check "
+        "FAILs, 2 on a configuration error, 3 when the project cannot be reached.",
     )
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.add_argument("--json", action="store_true", help='print {"checks": [...], "passed": bool}')
     p.add_argument(
         "--write",
@@ -381,12 +397,12 @@ def _parser() -> argparse.ArgumentParser:
     rollout_commands = p.add_subparsers(required=True, metavar="ACTION")
     p = rollout_commands.add_parser(
         "status",
+        parents=[env_flag],
         help="figures from the database and the next step to take",
         description="Count unhashed active conversations and bootstrap / tokenless events in "
         "the window (from SUPABASE_DB_URL), show the flags the env declares, and name the next "
         "step of the rollout with the command that applies it.",
     )
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.add_argument("--days", type=int, default=7, metavar="N", help="window in days (default 7)")
     p.add_argument("--json", action="store_true", help="print the figures and step as JSON")
     p.set_defaults(run=_rollout_status)

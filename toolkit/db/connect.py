@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from toolkit.config import redact_url
 from toolkit.errors import ToolkitError, Unreachable
 
 __all__ = ["connect", "hide_password"]
@@ -35,10 +36,4 @@ def hide_password(db_url: str) -> str:
         except psycopg.ProgrammingError:
             return "(unparsable database URL)"
         return make_conninfo("", **{k: "***" if k == "password" else v for k, v in params.items()})
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        if ":" in user:
-            netloc = f"{user.partition(':')[0]}:***@{host}"
-    query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+    return redact_url(db_url)

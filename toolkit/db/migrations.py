@@ -22,7 +22,7 @@ import psycopg
 from toolkit.db.connect import connect
 from toolkit.db.sqltext import split_statements
 from toolkit.errors import MigrationError
-from toolkit.paths import MIGRATIONS_DIR, ROLLBACKS_DIR
+from toolkit.paths import MIGRATIONS_DIR, ROLLBACKS_DIR, existing
 
 __all__ = [
     "LEGACY_VERSIONS",
@@ -121,9 +121,10 @@ class Plan:
 
 
 def discover(directory: Path = MIGRATIONS_DIR, rollbacks: Path = ROLLBACKS_DIR) -> list[Migration]:
-    """The migrations in `directory`, in version order; a misnamed .sql file is an error."""
+    """The migrations in `directory`, in version order; a misnamed .sql file or a missing
+    folder is an error."""
     found = []
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted(existing(directory).glob("*.sql")):
         match = _FILE_NAME.match(path.name)
         if match is None:
             raise MigrationError(

@@ -7,6 +7,7 @@ target in the final table, marked met or missed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -18,13 +19,13 @@ from typing import Any
 import httpx
 import psycopg
 
-from toolkit.errors import ToolkitError
+from toolkit import stack
+from toolkit.errors import ToolkitError, UsageError
 from toolkit.load.wrk import Case, Progress, WrkRunner
 from toolkit.protocol import AUTHORIZATION, CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, REST_PATH
-from toolkit.stack import lifecycle as stack
 from toolkit.tokens import hash_token
 
-__all__ = ["BenchOptions", "format_table", "plot", "run_bench"]
+__all__ = ["BenchOptions", "command", "format_table", "plot", "run_bench"]
 
 HISTORY_SIZES = (10, 1_000, 10_000)
 _CONVERSATIONS = 200
@@ -49,6 +50,32 @@ class _Seed:
     raw_paths: list[str]  # the same reads, as one PostgREST GET each
     full_sync_body: str
     history_bodies: dict[int, str]
+
+
+def command(args: argparse.Namespace, say: Progress) -> int:
+    """`chat-toolkit bench` from its parsed flags: run, print the table, write JSON and plot."""
+    try:
+        concurrency = tuple(int(c) for c in args.concurrency.split(","))
+    except ValueError:
+        raise UsageError("--concurrency takes numbers separated by commas, e.g. 8,32,64") from None
+    if args.duration < 1 or min(concurrency) < 1:
+        raise UsageError("--duration and --concurrency must be at least 1")
+    options = BenchOptions(
+        duration=args.duration,
+        concurrency=concurrency,
+        workers=args.workers or BenchOptions().workers,
+    )
+    say("bench: a throwaway embedded stack")
+    report = run_bench(options, progress=say)
+    say("")
+    say(format_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        say(f"figures written to {args.json}")
+    if args.plot:
+        plot(report, Path(args.plot))
+        say(f"plot written to {args.plot}")
+    return 0
 
 
 def run_bench(options: BenchOptions, progress: Progress) -> dict[str, Any]:

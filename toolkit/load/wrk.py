@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 
+from toolkit import stack
 from toolkit.errors import ToolkitError
 from toolkit.load import procstat
 from toolkit.protocol import APIKEY, AUTHORIZATION, CONTENT_TYPE
-from toolkit.stack import lifecycle as stack
 
 __all__ = ["Case", "Progress", "WrkRunner"]
 

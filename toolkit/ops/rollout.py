@@ -50,9 +50,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from toolkit.config import DeclaredFlags
+from toolkit.config import DeclaredFlags, database_url
 from toolkit.db.connect import connect
-from toolkit.errors import ConfigError, ToolkitError, UsageError
+from toolkit.errors import ToolkitError, UsageError
 
 __all__ = [
     "DISABLE_BOOTSTRAP",
@@ -268,15 +268,8 @@ class RolloutStatus:
 
 def rollout_status(env: Mapping[str, str], days: int = 7) -> RolloutStatus:
     """Read the figures for the database and flags `env` names, and decide."""
-    db_url = env.get("SUPABASE_DB_URL", "").strip()
-    if not db_url:
-        raise ConfigError(
-            "SUPABASE_DB_URL is not set; `rollout status` reads the database "
-            "(supabase start: postgresql://postgres:postgres@127.0.0.1:54322/postgres)"
-        )
+    db_url = database_url(env, needed_by="`rollout status`")
     parsed = urlparse(db_url)
-    if parsed.scheme not in ("postgres", "postgresql"):
-        raise ConfigError("SUPABASE_DB_URL is not a postgresql:// URL")
     figures = read_figures(db_url, days, DeclaredFlags.from_env(env))
     return RolloutStatus(
         figures=figures,

@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from toolkit.config import Target
+from toolkit.config import Target, redact_url
 from toolkit.errors import CheckFailed, UsageError
 from toolkit.load.soak.model import SoakOptions
 from toolkit.load.soak.report import format_summary
+from toolkit.load.soak.simulation import soak
 
 __all__ = ["DESCRIPTION", "add_arguments", "run", "run_soak"]
 
@@ -79,7 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], progress: Progress) -> int:
-    """Soak as the flags say; print the summary; 0, or CheckFailed naming what broke."""
+    """Soak as the flags say, on the target `env` names (the CLI read it); print the summary;
+    0, or CheckFailed naming what broke."""
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     options = SoakOptions(
@@ -89,14 +91,16 @@ def run(args: argparse.Namespace, env: Mapping[str, str], progress: Progress) ->
         message_every=args.message_every,
         seed=args.seed,
     )
-    report = run_soak(
-        options,
-        env,
-        embedded=args.embedded,
-        allow_writes=args.allow_writes,
-        workers=args.workers,
-        progress=progress,
-    )
+    target = None
+    if not args.embedded and env.get("SUPABASE_URL", "").strip():
+        target = Target.from_env(env)
+        if not args.allow_writes:
+            raise UsageError(
+                f"the soak writes {options.visitors} conversations to {target.url}; pass "
+                "--allow-writes to soak that project, or --embedded for a throwaway stack"
+            )
+    progress(f"soak: {redact_url(target.url) if target else 'a throwaway embedded stack'}")
+    report = run_soak(options, target, workers=args.workers, progress=progress)
     progress(format_summary(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -109,34 +113,24 @@ def run(args: argparse.Namespace, env: Mapping[str, str], progress: Progress) ->
 
 def run_soak(
     options: SoakOptions,
-    env: Mapping[str, str],
+    target: Target | None,
     *,
-    embedded: bool = False,
-    allow_writes: bool = False,
     workers: int = 1,
     progress: Progress = lambda _line: None,
 ) -> dict[str, Any]:
-    """Soak the stack `env` names (SUPABASE_URL, ...), or a fresh embedded one that is always
-    stopped, when `embedded` or when `env` names none."""
-    from toolkit.load.soak.simulation import soak
-    from toolkit.stack import lifecycle as stack
+    """Soak `target`, or (None) a fresh embedded stack with `workers` functions workers that
+    is always stopped; return the report."""
+    from toolkit import stack
 
-    if not embedded and env.get("SUPABASE_URL", "").strip():
-        target = Target.from_env(env)
-        if not allow_writes:
-            raise UsageError(
-                f"the soak writes {options.visitors} conversations to {target.url}; pass "
-                "--allow-writes to soak that project, or --embedded for a throwaway stack"
-            )
+    if target is not None:
         report = asyncio.run(soak(target, options, progress=progress))
         report["target"] = target.url
         return report
     progress(f"starting an embedded stack (functions server with {workers} worker(s))")
     with stack.temporary(functions_workers=workers) as state:
-        target = Target.from_env(state.env())
         report = asyncio.run(
             soak(
-                target,
+                Target.from_env(state.env()),
                 options,
                 server_pid=state.pids["functions"],
                 server_log=Path(state.directory) / "logs" / "functions.log",
