@@ -21,9 +21,13 @@ import psycopg
 import pytest
 from supabase import Client, create_client
 
+from edge_contract_tests.helpers import reload_schema_cache
 from toolkit import stack
 from toolkit.config import Target
+from toolkit.db.migrations import discover, migrate
 from toolkit.stack import testing
+
+TEAM_ACCESS_VERSION = "20260327061000"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,6 +62,20 @@ def baseline_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """Always embedded: the pre-cutover schema, where anon can read every visitor's chat."""
     with stack.temporary(baseline_only=True, functions=False) as state:
         yield Target.from_env(state.env())
+        show_log_tails_if_failed(request, state)
+
+
+@pytest.fixture(scope="session")
+def pre_team_access_target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """Always embedded: migrated up to, not including, the team-access migration. The anon
+    leak is closed there, but the baseline's `using (true)` team policies still let every
+    signed-in user through."""
+    with stack.temporary(baseline_only=True, functions=False) as state:
+        earlier = [m for m in discover() if m.version < TEAM_ACCESS_VERSION]
+        migrate(state.db_url, migrations=earlier)
+        target = Target.from_env(state.env())
+        reload_schema_cache(target)
+        yield target
         show_log_tails_if_failed(request, state)
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 
 from toolkit.config import Target
@@ -26,9 +27,12 @@ __all__ = [
     "legacy_conversation",
     "one_row",
     "open_conversation",
+    "reload_schema_cache",
     "set_typing",
     "stored_hash",
     "team_message",
+    "user_headers",
+    "user_jwt",
 ]
 
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]{43,}$")
@@ -133,3 +137,40 @@ def set_typing(http: httpx.Client, target: Target, cid: str, typing: bool, age_s
         },
     )
     assert response.status_code in (200, 201), response.text
+
+
+def user_jwt(secret: str, sub: str | None = None, **claims: Any) -> str:
+    """A signed-in user's access token as Supabase Auth issues it (HS256, role
+    authenticated, a random `sub` unless given), valid for an hour."""
+    now = int(time.time())
+    payload = {
+        "aud": "authenticated",
+        "role": "authenticated",
+        "sub": sub or str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 3600,
+        **claims,
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def user_headers(target: Target, token: str) -> dict[str, str]:
+    """What supabase-js sends for a signed-in user: the anon key plus the user's JWT."""
+    return {"apikey": target.anon_key, "Authorization": f"Bearer {token}"}
+
+
+def reload_schema_cache(target: Target) -> None:
+    """Tell PostgREST about DDL done behind its back; wait until its OpenAPI document (built
+    from the schema cache) shows access_token_hash, a column the migrations add."""
+    assert target.db_url is not None
+    with psycopg.connect(target.db_url, autocommit=True) as conn:
+        conn.execute("notify pgrst, 'reload schema'")
+    with httpx.Client(timeout=5.0) as client:
+        for _ in range(200):
+            root = client.get(
+                f"{target.url}/rest/v1/", headers=auth_headers(target.service_role_key)
+            )
+            if "access_token_hash" in root.text:
+                return
+            time.sleep(0.05)
+    raise AssertionError("PostgREST did not reload its schema cache within 10 s")

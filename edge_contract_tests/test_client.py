@@ -385,3 +385,36 @@ def test_chat_command_ctrl_c_exits_cleanly(tmp_path: Path, target: Target) -> No
             proc.communicate()
     assert (proc.returncode, err) == (0, "")
     assert out == "\n* bye\n"
+
+
+def test_chat_command_prints_control_characters_escaped(
+    tmp_path: Path, target: Target, http: httpx.Client
+) -> None:
+    """Escape sequences in message text and sender names (ESC, CSI as ESC [ and as U+009B,
+    BEL, CR, tab) are printed as \\xNN, so they cannot act on the developer's terminal;
+    newlines still break lines."""
+    session_file = tmp_path / "chat.json"
+    first = run_chat(target, tmp_path, session_file, "wipe \x1b[2J\x1b[3J here\n")
+    assert first.returncode == 0
+    session = SessionStore(session_file).load()
+    assert session is not None
+    http.post(
+        f"{target.url}/rest/v1/chat_messages",
+        json={
+            "conversation_id": session.conversation_id,
+            "sender_type": "team",
+            "sender_name": "\x1b]0;owned\x07Dana",
+            "message_text": "\x9b31mred\rover\ttab\nsecond line",
+        },
+        headers={
+            "apikey": target.service_role_key,
+            "Authorization": f"Bearer {target.service_role_key}",
+        },
+    ).raise_for_status()
+    second = run_chat(target, tmp_path, session_file, "")
+    assert second.returncode == 0
+    for out in (first.stdout, second.stdout):
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out)
+    assert "You: wipe \\x1b[2J\\x1b[3J here" in lines(first.stdout)
+    assert "\\x1b]0;owned\\x07Dana (team): \\x9b31mred\\x0dover\\x09tab" in lines(second.stdout)
+    assert "        second line" in lines(second.stdout)

@@ -22,6 +22,7 @@ from edge_contract_tests.helpers import (
     stored_hash,
 )
 from toolkit.config import Target
+from toolkit.stack.processes import free_port
 
 pytestmark = pytest.mark.writes
 
@@ -163,7 +164,8 @@ def test_sync_unknown_and_wrong_token_are_identical(http: httpx.Client, target: 
 def test_missing_token_on_legacy_conversation_auto_issues_one(
     http: httpx.Client, target: Target, db: psycopg.Connection
 ) -> None:
-    """Not enforced, no hash yet: the message is accepted and a token is issued and stored."""
+    """Not enforced, bootstrap allowed, no hash yet: the message is accepted and a token is
+    minted, stored and recorded as a bootstrap mint."""
     cid, visitor = legacy_conversation(db)
     response = call(
         http,
@@ -181,7 +183,7 @@ def test_missing_token_on_legacy_conversation_auto_issues_one(
             "select event from chat_access_events where conversation_id = %s order by id", (cid,)
         )
     ]
-    assert sorted(events) == ["token_issued", "tokenless_accepted"]
+    assert sorted(events) == ["token_bootstrapped", "tokenless_accepted"]
 
 
 def test_missing_token_on_hashed_conversation_is_accepted_without_a_token(
@@ -235,6 +237,87 @@ def test_missing_token_when_enforced_is_401(
         target.anon_key,
     )
     assert with_token.status_code == 200
+
+
+def test_bootstrap_off_message_is_accepted_but_mints_nothing(
+    http: httpx.Client, target: Target, serve: Callable[..., str], db: psycopg.Connection
+) -> None:
+    """CHAT_SYNC_ALLOW_BOOTSTRAP=false: a tokenless message with a legacy conversation's
+    (public before the cutover) id and visitorId is stored, but no token is issued: 200
+    without conversationToken, the hash still empty, only tokenless_accepted recorded."""
+    strict = serve(CHAT_SYNC_ALLOW_BOOTSTRAP="false")
+    cid, visitor = legacy_conversation(db)
+    response = call(
+        http,
+        strict,
+        "handle-chat-message",
+        {"visitorId": visitor, "message": "leaked pair", "conversationId": cid},
+        target.anon_key,
+    )
+    assert response.status_code == 200
+    assert "conversationToken" not in response.json()
+    assert stored_hash(db, cid) is None
+    events = [
+        e
+        for (e,) in db.execute(
+            "select event from chat_access_events where conversation_id = %s", (cid,)
+        )
+    ]
+    assert events == ["tokenless_accepted"]
+    (stored,) = one_row(
+        db,
+        "select count(*) from chat_messages where conversation_id = %s and message_text = %s",
+        (cid, "leaked pair"),
+    )
+    assert stored == 1
+
+
+def test_enforced_tokenless_answer_is_the_same_for_every_pair(
+    http: httpx.Client, target: Target, serve: Callable[..., str], db: psycopg.Connection
+) -> None:
+    """ENFORCE_VISITOR_CONVERSATION_TOKEN=true: a tokenless message is 401 token_required,
+    byte for byte the same whether id and visitorId belong together, do not, or the id is
+    unknown: the answer cannot be used to test leaked pairs."""
+    enforced = serve(ENFORCE_VISITOR_CONVERSATION_TOKEN="true")
+    cid, visitor = legacy_conversation(db)
+    answers = [
+        call(
+            http,
+            enforced,
+            "handle-chat-message",
+            {"visitorId": visitor_id, "message": "hi", "conversationId": conversation_id},
+            target.anon_key,
+        )
+        for conversation_id, visitor_id in (
+            (cid, visitor),
+            (cid, "someone-else"),
+            (str(uuid.uuid4()), visitor),
+        )
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 401]
+    assert answers[0].json()["code"] == "token_required"
+    assert answers[0].content == answers[1].content == answers[2].content
+
+
+def test_enforced_tokenless_message_is_refused_before_any_lookup(
+    http: httpx.Client, target: Target, serve: Callable[..., str]
+) -> None:
+    """With enforcement on and Supabase REST unreachable, a tokenless message is still a
+    clean 401 token_required (no lookup was tried), while a message with a token, which
+    needs the database, is 503: the twin that shows the REST layer really is down."""
+    dead_rest = f"http://127.0.0.1:{free_port()}"
+    enforced = serve(ENFORCE_VISITOR_CONVERSATION_TOKEN="true", SUPABASE_URL=dead_rest)
+    body = {"visitorId": "v", "message": "hi", "conversationId": str(uuid.uuid4())}
+    tokenless = call(http, enforced, "handle-chat-message", body, target.anon_key)
+    assert (tokenless.status_code, tokenless.json()["code"]) == (401, "token_required")
+    tokened = call(
+        http,
+        enforced,
+        "handle-chat-message",
+        {**body, "conversationToken": "t" * 43},
+        target.anon_key,
+    )
+    assert (tokened.status_code, tokened.json()["code"]) == (503, "upstream_unavailable")
 
 
 def test_bootstrap_mints_a_token_for_a_legacy_conversation(

@@ -64,6 +64,13 @@ EFFECTS = {
     "20260327060000": """select
       not has_table_privilege('anon', 'public.chat_messages', 'insert, update, delete, truncate'),
       not has_table_privilege('anon', 'public.team_typing_indicators', 'select')""",
+    "20260327061000": """select
+      to_regclass('public.chat_team_members') is not null,
+      to_regprocedure('chat_private.is_chat_team_member()') is not null,
+      not has_column_privilege('authenticated', 'public.chat_conversations',
+                               'access_token_hash', 'select, update'),
+      not exists (select from pg_policies where schemaname = 'public'
+                  and roles = array['authenticated']::name[] and qual = 'true')""",
 }
 HISTORY = "select version, name, statements from supabase_migrations.schema_migrations"
 
@@ -372,7 +379,8 @@ def test_cli_dry_run_lists_the_projects_own_versions(shared_history: str) -> Non
     rollback(shared_history, VERSIONS[-1])
     result = _cli("--db-url", shared_history, "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert [line.split()[:2] for line in result.stdout.splitlines()[1:11]] == [
+    rows = result.stdout.splitlines()[1 : 1 + len(MIGRATIONS) + 3]
+    assert [line.split()[:2] for line in rows] == [
         ["project", "20250101000000"],
         ["applied", MIGRATIONS[0].label],
         ["project", "20260327054500"],
@@ -380,7 +388,9 @@ def test_cli_dry_run_lists_the_projects_own_versions(shared_history: str) -> Non
         ["pending", MIGRATIONS[-1].label],
         ["project", "20270101000000"],
     ]
-    assert result.stdout.splitlines()[-1] == "1 pending, 6 applied, 3 of the project's own"
+    assert result.stdout.splitlines()[-1] == (
+        f"1 pending, {len(MIGRATIONS) - 1} applied, 3 of the project's own"
+    )
     assert _effect(shared_history, VERSIONS[-1]) == {False}
 
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from dotenv import dotenv_values
 
 from toolkit.errors import ConfigError
+from toolkit.keys import CLOCK_SKEW_SECONDS
 from toolkit.protocol import FUNCTIONS_PATH
 
 __all__ = [
@@ -247,6 +248,7 @@ class ServerSettings:
     service_role_key: str
     jwt_secret: str | None
     verify_jwt: bool = True
+    jwt_leeway_seconds: float = CLOCK_SKEW_SECONDS
     enforce_token: bool = False
     allow_bootstrap: bool = True
     responder: str = "rules"
@@ -294,6 +296,9 @@ class ServerSettings:
             service_role_key=_require(env, "SUPABASE_SERVICE_ROLE_KEY"),
             jwt_secret=jwt_secret,
             verify_jwt=verify_jwt,
+            jwt_leeway_seconds=_number(
+                env, "FUNCTIONS_JWT_LEEWAY_SECONDS", defaults.jwt_leeway_seconds
+            ),
             enforce_token=flag(env, "ENFORCE_VISITOR_CONVERSATION_TOKEN", False),
             allow_bootstrap=flag(env, "CHAT_SYNC_ALLOW_BOOTSTRAP", True),
             responder=responder,

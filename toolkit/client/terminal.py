@@ -37,6 +37,9 @@ from toolkit.protocol import RETRY_AFTER
 __all__ = ["run_chat"]
 
 _SEND_ATTEMPTS = 3
+# Message text and names come from other people: C0 controls (but newline), DEL and C1
+# controls (CSI is U+009B) are shown as \xNN, so no escape sequence reaches the terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x0A}
 _LABELS = {"visitor": "You", "ai": "Assistant", "team": "Team", "system": "System"}
 
 
@@ -166,7 +169,7 @@ class _Terminal:
         self._failing = False
 
     def say(self, line: str) -> None:
-        self.out.write(line + "\n")
+        self.out.write(line.translate(_CONTROLS) + "\n")
         self.out.flush()
 
     def hello(self, session: Session | None) -> None:

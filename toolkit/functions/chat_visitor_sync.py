@@ -9,6 +9,7 @@ from typing import Any
 from toolkit.errors import Forbidden, TokenRequired, UpstreamUnavailable
 from toolkit.functions.bodies import SyncRequest
 from toolkit.functions.cursor import encode_cursor
+from toolkit.functions.ratelimit import Limiter
 from toolkit.functions.store import ChatStore
 from toolkit.tokens import hash_token, mint_token
 
@@ -22,8 +23,10 @@ class SyncPolicy:
 
 
 async def chat_visitor_sync(
-    request: SyncRequest, store: ChatStore, policy: SyncPolicy
+    request: SyncRequest, store: ChatStore, policy: SyncPolicy, limiter: Limiter | None = None
 ) -> dict[str, Any]:
+    """The visitor-safe snapshot; the conversation's rate-limit bucket is spent only once
+    the token verified (the check and the read are one round trip)."""
     token, minted = request.token, False
     if token is None:
         token = await _bootstrap(request, store, policy)
@@ -35,6 +38,8 @@ async def chat_visitor_sync(
         if minted:  # the conversation vanished between mint and read
             raise UpstreamUnavailable("the chat service is temporarily unavailable")
         raise Forbidden("conversation not found or token invalid")
+    if limiter is not None and not minted:  # a mint happens once; its answer must arrive
+        limiter.sync(request.conversation_id)
     snapshot["cursor"] = encode_cursor(snapshot["cursor"])
     if minted:
         snapshot["conversationToken"] = token

@@ -4,6 +4,9 @@
     /functions/v1/  → the functions server (503 JSON while it is down, 413 JSON over 1 MB)
     anything else   → 404 JSON, as Kong answers
 
+Errors nginx makes itself (malformed requests, headers or URI too long, unknown methods and
+transfer codings) are JSON too: PostgREST's shape under /rest/v1/, the functions' elsewhere.
+
 Like the Supabase CLI's Kong, it checks no `apikey`.
 """
 
@@ -62,20 +65,49 @@ http {{
   proxy_set_header Connection "";
   proxy_set_header Host $http_host;
   proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+  # Errors nginx makes itself are JSON too (CONTRACT §6): PostgREST's shape under /rest/v1/,
+  # the functions' shape elsewhere. A URI, not a named location, so that errors met while
+  # reading the request line (414, garbage) get it too; without `=` the status is kept.
+  map $status $gateway_code {{
+    400 invalid_request; 404 not_found; 405 method_not_allowed; 408 request_timeout;
+    411 invalid_request; 413 payload_too_large; 414 invalid_request; 431 invalid_request;
+    494 invalid_request; 501 invalid_request; 502 upstream_unavailable;
+    503 upstream_unavailable; 504 upstream_unavailable; default gateway_error;
+  }}
+  map $status $gateway_message {{
+    400 "malformed request or request headers too large"; 404 "no route matched";
+    405 "method not allowed"; 408 "request timed out"; 411 "length required";
+    413 "body is larger than the gateway accepts"; 414 "request URI is too long";
+    494 "request headers are too large"; 501 "not implemented";
+    502 "upstream unavailable"; 503 "upstream unavailable"; 504 "upstream timed out";
+    default "gateway error";
+  }}
   upstream postgrest {{ server 127.0.0.1:{state.ports["rest"]}; keepalive 64; }}
   upstream functions {{ server 127.0.0.1:{state.ports["functions"]}; keepalive 64; }}
   server {{
     listen 127.0.0.1:{state.ports["api"]};
+    error_page 400 404 405 408 411 413 414 494 500 501 502 503 504 505 /__gateway_error;
     location /rest/v1/ {{
       access_log {_quoted(directory / "logs" / "rest_access.log")} rest;
       proxy_pass http://postgrest/;
       error_page 502 504 = @rest_down;
+      error_page 400 405 413 414 500 /__gateway_error;
     }}
     location /functions/v1/ {{
       proxy_pass http://functions;
       proxy_read_timeout 150s;
       error_page 502 504 = @functions_down;
       error_page 413 = @too_large;
+      error_page 400 405 414 500 /__gateway_error;
+    }}
+    location = /__gateway_error {{
+      internal;
+      default_type application/json; {cors}
+      if ($request_uri ~ ^/rest/v1/) {{
+        return 200 '{{"code":"$gateway_code","details":null,"hint":null,
+          "message":"$gateway_message"}}';
+      }}
+      return 200 '{{"error":"$gateway_message","code":"$gateway_code"}}';
     }}
     location @functions_down {{
       default_type application/json; {cors}

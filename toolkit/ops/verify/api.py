@@ -93,31 +93,65 @@ class ApiProbe(Recorder):
 # -- REST -------------------------------------------------------------------------------
 
 
-def rest_checks(run: ApiProbe) -> None:
+def rest_checks(run: ApiProbe, *, anon_ok: bool = True, service_ok: bool = True) -> None:
+    """rest.anon_read.* and rest.service_read.*; a key that is not what its variable says
+    (keys.*) skips the checks it would only confuse."""
     for table in READ_TABLES:
+        check_id = f"rest.anon_read.{table}"
+        if not anon_ok:
+            run.add(check_id, "SKIP", "SUPABASE_ANON_KEY is not an anon key (keys.anon_key)")
+            continue
         response = run.anon_get(table, {"select": "id", "limit": "1"}, Prefer="count=exact")
         if (response.status_code, error_code(response)) == (401, PERMISSION_DENIED):
-            run.add(f"rest.anon_read.{table}", "PASS", "401 42501 permission denied")
+            run.add(check_id, "PASS", "401 42501 permission denied")
         elif response.is_success:
             total = response.headers.get("content-range", "").rpartition("/")[2]
             rows = total if total.isdigit() else "an unknown number of"
             run.add(
-                f"rest.anon_read.{table}",
+                check_id,
                 "FAIL",
                 f"anon read is open: {rows} rows visible (anon still holds SELECT); {MIGRATE}",
             )
         else:
             run.add(
-                f"rest.anon_read.{table}", "FAIL", f"expected 401 42501, got {describe(response)}"
+                check_id,
+                "FAIL",
+                f"expected 401 42501, got {describe(response)}"
+                f"{_misconfigured(response, run.target.url, table, 'SUPABASE_ANON_KEY')}",
             )
     for table in READ_TABLES:
+        check_id = f"rest.service_read.{table}"
+        if not service_ok:
+            run.add(
+                check_id,
+                "SKIP",
+                "SUPABASE_SERVICE_ROLE_KEY is not a service-role key (keys.service_role_key)",
+            )
+            continue
         response = run.rest("GET", table, params={"select": "id", "limit": "1"})
         run.judge(
-            f"rest.service_read.{table}",
+            check_id,
             response.status_code == 200 and isinstance(json_body(response), list),
             "200 with the service-role key",
-            f"service-role read got {describe(response)}; check SUPABASE_SERVICE_ROLE_KEY",
+            f"service-role read got {describe(response)}"
+            + (
+                _misconfigured(response, run.target.url, table, "SUPABASE_SERVICE_ROLE_KEY")
+                or "; check SUPABASE_SERVICE_ROLE_KEY"
+            ),
         )
+
+
+def _misconfigured(response: httpx.Response, url: str, table: str, variable: str) -> str:
+    """What a non-leak answer says about the env: a URL problem or a key problem."""
+    code = error_code(response)
+    if response.status_code == 404:
+        return (
+            f": a URL problem, not a key problem ({url}/rest/v1/{table} is not there; "
+            "check SUPABASE_URL, or the table is missing or not exposed)"
+        )
+    if response.status_code == 401 and code in ("PGRST300", "PGRST301", "PGRST302"):
+        return f": the API refused {variable} as a JWT (a key of another project?); fix the key"
+    return ""
 
 
 # -- functions --------------------------------------------------------------------------

@@ -8,7 +8,8 @@ project) and reports one line per check, `STATUS  <check id>  <reason>`:
     WARN   hardening left to do (Supabase's Security Advisor would flag it); exit 0
     SKIP   cannot be checked with this env (the reason says what is missing)
 
-Checks, in order: catalog.* (catalog.py, needs SUPABASE_DB_URL), rest.* and functions.*
+Checks, in order: keys.* (access.py), catalog.* (catalog.py, needs SUPABASE_DB_URL),
+rest.* (api.py), access.* (access.py: every role PostgREST can switch to), functions.*
 (api.py), hardening.* and lint.* (catalog.py), write.* (write.py, only with --write).
 
 No reason ever contains a key, a token, a token hash or the database password. An API or
@@ -25,6 +26,12 @@ import httpx
 from toolkit.config import DeclaredFlags, Target
 from toolkit.db.connect import connect
 from toolkit.errors import Unreachable
+from toolkit.ops.verify.access import (
+    access_catalog_checks,
+    access_rest_checks,
+    key_checks,
+    reachable,
+)
 from toolkit.ops.verify.api import (
     TIMEOUT,
     ApiProbe,
@@ -67,11 +74,16 @@ def verify(
             ) from exc
         conn = None if target.db_url is None else resources.enter_context(connect(target.db_url))
         try:
+            keys = key_checks(probe)
             if conn is None:
                 probe.add("catalog", "SKIP", _NO_DB)
             else:
                 catalog_checks(probe, conn)
-            rest_checks(probe)
+            rest_checks(probe, anon_ok=keys.anon_ok, service_ok=keys.service_ok)
+            roles = reachable(probe, conn)
+            if conn is not None:
+                access_catalog_checks(probe, conn, roles)
+            access_rest_checks(probe, roles, keys, conn)
             function_checks(probe)
             if conn is None:
                 probe.add("hardening", "SKIP", _NO_DB)

@@ -243,13 +243,19 @@ def _enforce(run: ApiProbe, visitor: str) -> None:
         HANDLE_CHAT_MESSAGE,
         {"visitorId": visitor, "conversationId": cid, "message": f"{TEAM_NAME}: tokenless"},
     )
+    # CONTRACT §4: enforcement refuses; otherwise only bootstrap may mint from the pair.
     declared = f"ENFORCE_VISITOR_CONVERSATION_TOKEN={str(run.flags.enforce_token).lower()}"
+    token = _body(response).get("conversationToken")
     if run.flags.enforce_token:
         ok = (response.status_code, error_code(response)) == (401, TOKEN_REQUIRED)
         expected = outcome = "401 token_required"
-    else:
-        ok = response.status_code == 200 and bool(_body(response).get("conversationToken"))
+    elif run.flags.allow_bootstrap:
+        ok = response.status_code == 200 and bool(token)
         expected, outcome = "200 with a token", "200 and a token issued"
+    else:
+        declared += ", CHAT_SYNC_ALLOW_BOOTSTRAP=false"
+        ok = response.status_code == 200 and token is None
+        expected, outcome = "200 without a token", "200, accepted and no token issued"
     what = "tokenless message on a legacy conversation"
     if ok:
         run.add("write.enforce", "PASS", f"{what}: {outcome} ({declared})")
