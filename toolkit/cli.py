@@ -23,6 +23,7 @@ from toolkit.errors import (
     UsageError,
 )
 from toolkit.load.soak import command as soak_command
+from toolkit.ops import team
 from toolkit.stack import lifecycle as stack
 from toolkit.stack import probes
 
@@ -195,6 +196,10 @@ def _soak(args: argparse.Namespace) -> int:
     return soak_command.run(args, load_environment(args.env_file), progress=_say)
 
 
+def _team(args: argparse.Namespace) -> int:
+    return team.run(args, load_environment(args.env_file), progress=_say)
+
+
 # -- verify, rollout, env ---------------------------------------------------------------
 
 
@@ -359,6 +364,16 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=2.0, metavar="S", help="seconds between syncs (default 2)"
     )
     p.set_defaults(run=_chat)
+
+    p = commands.add_parser(
+        "team",
+        help="act as the support team (local development)",
+        description="Reply, type, leave internal notes, resolve and assign, through the REST "
+        "API at SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY; each command prints what the "
+        "visitor will see. Text is printed with control characters escaped.",
+    )
+    team.add_arguments(p)
+    p.set_defaults(run=_team)
 
     p = commands.add_parser(
         "verify",
