@@ -132,6 +132,7 @@ class ChatWidget {
     this.stopped = false;
     this.wake = null;
     this.syncs = { started: 0, done: 0 };
+    this.statusFrom = null; // who wrote the status line: "send" (an error), "sync", "info"
   }
 
   start() {
@@ -246,6 +247,7 @@ class ChatWidget {
         restarted
           ? "Your previous conversation could not be resumed; your message started a new one."
           : "",
+        "info",
       );
     } catch (error) {
       this.showSendError(error);
@@ -337,7 +339,7 @@ class ChatWidget {
       let delay = this.interval;
       try {
         await this.syncOnce();
-        if (failures) this.status("");
+        if (failures) this.syncStatus("");
         failures = 0;
         // A long-poll answer came back as soon as something changed: ask again at once, but
         // never more often than the plain interval (a server without a listener answers
@@ -381,7 +383,7 @@ class ChatWidget {
       // A send may have replaced the session meanwhile: only the refused one is dropped.
       if (this.loadSession()?.conversationId === session.conversationId) {
         this.clearSession();
-        this.status("Your previous conversation has ended. Send a message to start a new one.");
+        this.status("Your previous conversation has ended. Send a message to start a new one.", "sync");
       }
     } finally {
       this.ui.root.dataset.syncsDone = String(++this.syncs.done);
@@ -405,24 +407,31 @@ class ChatWidget {
   syncError(error, failures) {
     if (error.status === 429) {
       const wait = error.retryAfter ?? 10;
-      this.status(`Too many requests: syncing again in ${wait} s.`);
+      this.syncStatus(`Too many requests: syncing again in ${wait} s.`);
       return wait * 1000;
     }
     if (error.status === 401) {
-      this.status("The chat is not available: the API key was refused.");
+      this.syncStatus("The chat is not available: the API key was refused.");
       return 30000;
     }
     // Exponential with full jitter, capped: clients that failed together spread out.
     const wait = Math.ceil(Math.random() * Math.min(30, 2 ** failures));
-    this.status(`Connection problem: retrying in ${wait} s…`);
+    this.syncStatus(`Connection problem: retrying in ${wait} s…`);
     return wait * 1000;
   }
 
   // -- rendering (text only: textContent, never HTML) ------------------------------------
 
-  status(text) {
+  status(text, from = "send") {
     this.ui.status.textContent = text;
     this.ui.status.hidden = !text;
+    this.statusFrom = text ? from : null;
+  }
+
+  // A send's outcome outranks the sync loop's notices: "Not sent…" stays until the visitor
+  // acts, and a recovered sync clears only what the sync said.
+  syncStatus(text) {
+    if (this.statusFrom !== "send") this.status(text, "sync");
   }
 
   renderMessages() {
