@@ -80,7 +80,7 @@ def _stack_up(args: argparse.Namespace) -> int:
     env = state.env()
     for key, value in env.items():
         _say(f"  {key}={value}")
-    _say(f"widget at {env['SUPABASE_URL']}/widget/?key={env['SUPABASE_ANON_KEY']}")
+    _say(f"widget {env['SUPABASE_URL']}/widget/?key={env['SUPABASE_ANON_KEY']}")
     for line in probes.read_summary(
         env["SUPABASE_URL"], env["SUPABASE_ANON_KEY"], env["SUPABASE_SERVICE_ROLE_KEY"]
     ):

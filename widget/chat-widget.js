@@ -394,7 +394,9 @@ class ChatWidget {
     if (!session.conversationToken && typeof answer.conversationToken === "string") {
       this.saveSession(session.conversationId, answer.conversationToken);
     }
-    if (Array.isArray(answer.messages)) {
+    const count = this.messages.length;
+    const typed = !this.ui.typing.hidden;
+    if (Array.isArray(answer.messages) && answer.messages.length) {
       this.messages = mergeMessages(this.messages, answer.messages);
       this.renderMessages();
     }
@@ -402,6 +404,10 @@ class ChatWidget {
     this.longPoll = answer.longPoll === true;
     this.renderTyping(answer.typing || { isTyping: false });
     this.renderState(answer.conversation || null);
+    // Follow the conversation only when it moved, so reading older messages is not undone.
+    if (this.messages.length !== count || typed === this.ui.typing.hidden) {
+      this.ui.messages.scrollTop = this.ui.messages.scrollHeight;
+    }
   }
 
   syncError(error, failures) {
@@ -444,7 +450,6 @@ class ChatWidget {
       list.appendChild(item); // moves an existing item into its place in the order
     }
     for (const stale of keep.values()) stale.remove();
-    list.scrollTop = list.scrollHeight;
   }
 
   renderTyping(typing) {
