@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import psycopg
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
@@ -201,6 +202,61 @@ def test_team_reply_and_typing_appear_within_one_sync(
     next_sync(page)
     assert not typing.is_visible()
     assert len(shown(page)) == 3
+
+
+def test_merge_dedupes_by_id_and_orders_to_the_microsecond(
+    context: BrowserContext, page_origin: str, target: Target
+) -> None:
+    """mergeMessages in the browser's own engine: one copy per id (the later wins), ordered
+    by createdAt below the millisecond, then id."""
+    page = open_widget(context, page_origin, target.url, target.anon_key)
+    merged = page.evaluate(
+        """async () => {
+             const { mergeMessages } = await import('./chat-widget.js');
+             const at = (us) => `2026-01-01T00:00:00.000${us}+00:00`;
+             return mergeMessages(
+               [{ id: 'z', createdAt: at('001'), text: 'old' }, { id: 'a', createdAt: at('002') }],
+               [{ id: 'z', createdAt: at('001'), text: 'new' }, { id: 'm', createdAt: at('001') },
+                { id: 'd', createdAt: '2025-12-31T23:59:59Z' }],
+             ).map((m) => `${m.id}${m.text ? ':' + m.text : ''}`);
+           }"""
+    )
+    assert merged == ["d", "m", "z:new", "a"]
+
+
+def test_overlapping_syncs_show_each_message_once(
+    context: BrowserContext, page_origin: str, target: Target
+) -> None:
+    """While another transaction stays open the sync cursor cannot advance, so every sync
+    repeats the newer messages: the widget still shows each once."""
+    if target.db_url is None:
+        pytest.skip("SUPABASE_DB_URL is not set: holding a transaction open needs the database")
+    page = open_widget(context, page_origin, target.url, target.anon_key)
+    with psycopg.connect(target.db_url) as holder:  # not autocommit: the transaction stays open
+        holder.execute("select pg_current_xact_id()")
+        send(page, "said once")
+        wait_for_messages(page, 2)
+        for _ in range(2):
+            next_sync(page)
+        assert shown(page) == [("visitor", "said once"), ("ai", RULES_REPLY)]
+        holder.rollback()
+
+
+@pytest.mark.parametrize(
+    ("key", "bearer"), [("legacy", True), ("sb_publishable_0123456789abcdefABCDEF", False)]
+)
+def test_the_key_goes_as_apikey_and_as_bearer_only_when_it_is_a_jwt(
+    context: BrowserContext, page_origin: str, target: Target, key: str, bearer: bool
+) -> None:
+    """A legacy anon key (a JWT) is sent as apikey and Bearer, as supabase-js does; a
+    publishable key is not a JWT and goes only as apikey."""
+    key = target.anon_key if key == "legacy" else key
+    page = open_widget(context, page_origin, target.url, key)
+    with page.expect_request(lambda r: r.url.endswith("/handle-chat-message")) as sent:
+        send(page, "which headers?")
+    headers = sent.value.headers
+    assert headers["apikey"] == key
+    assert headers.get("authorization") == (f"Bearer {key}" if bearer else None)
 
 
 def test_reload_resumes_the_same_conversation(

@@ -365,13 +365,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_chat)
 
-    p = commands.add_parser(
-        "team",
-        help="act as the support team (local development)",
-        description="Reply, type, leave internal notes, resolve and assign, through the REST "
-        "API at SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY; each command prints what the "
-        "visitor will see. Text is printed with control characters escaped.",
-    )
+    p = commands.add_parser("team", help=team.HELP, description=team.DESCRIPTION)
     team.add_arguments(p)
     p.set_defaults(run=_team)
 

@@ -27,6 +27,8 @@ from toolkit.errors import ConfigError, ToolkitError, Unreachable, UsageError
 from toolkit.protocol import CONTENT_TYPE, PREFER, REST_PATH, api_key_headers
 
 __all__ = [
+    "DESCRIPTION",
+    "HELP",
     "RestRequest",
     "TeamConsole",
     "add_arguments",
@@ -38,6 +40,13 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+
+HELP = "act as the support team (local development)"
+DESCRIPTION = (
+    "Reply, type, leave internal notes, resolve and assign, through the REST API at "
+    "SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY; each command prints what the visitor will "
+    "see. Text is printed with control characters escaped."
+)
 
 _MESSAGE_FIELDS = "id,sender_type,sender_name,message_text,is_internal,created_at"
 _CONVERSATION_FIELDS = (
