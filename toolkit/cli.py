@@ -26,6 +26,7 @@ from toolkit.errors import (
     UsageError,
 )
 from toolkit.load.soak import command as soak_command
+from toolkit.ops import team
 from toolkit.stack import probes
 
 __all__ = ["BUG_EXIT_CODE", "ENV_FILE_HELP", "main"]
@@ -89,6 +90,7 @@ def _stack_up(args: argparse.Namespace) -> int:
     env = state.env()
     for key, value in env.items():
         _say(f"  {key}={value}")
+    _say(f"widget {env['SUPABASE_URL']}/widget/?key={env['SUPABASE_ANON_KEY']}")
     for line in probes.read_summary(
         env["SUPABASE_URL"], env["SUPABASE_ANON_KEY"], env["SUPABASE_SERVICE_ROLE_KEY"]
     ):
@@ -202,6 +204,10 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _soak(args: argparse.Namespace) -> int:
     return soak_command.run(args, _environment(args), progress=_say)
+
+
+def _team(args: argparse.Namespace) -> int:
+    return team.run(args, _environment(args), progress=_say)
 
 
 # -- verify, rollout, env ---------------------------------------------------------------
@@ -373,6 +379,10 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=2.0, metavar="S", help="seconds between syncs (default 2)"
     )
     p.set_defaults(run=_chat)
+
+    p = commands.add_parser("team", help=team.HELP, description=team.DESCRIPTION)
+    team.add_arguments(p)
+    p.set_defaults(run=_team)
 
     p = commands.add_parser(
         "verify",

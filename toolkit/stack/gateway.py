@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from toolkit.paths import WIDGET_DIR
 from toolkit.stack.parts import Record
 from toolkit.stack.processes import launch, wait_ready
 from toolkit.stack.state import StackState
@@ -117,6 +118,12 @@ http {{
       default_type application/json; {cors}
       return 413 '{{"error":"body is larger than the gateway accepts","code":"payload_too_large"}}';
     }}
+    location /widget/ {{
+      # The reference chat widget, for local development; module scripts need a JS type.
+      alias {_quoted(f"{WIDGET_DIR}/")};
+      types {{ text/html html; text/javascript js; image/png png; }}
+      add_header Cache-Control no-cache;
+    }}
     location @rest_down {{
       default_type application/json;
       return 503
@@ -131,6 +138,6 @@ http {{
 """
 
 
-def _quoted(path: Path) -> str:
+def _quoted(path: Path | str) -> str:
     """A path as an nginx string: double-quoted, with `\\` and `"` escaped."""
     return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
