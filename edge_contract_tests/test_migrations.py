@@ -71,6 +71,10 @@ EFFECTS = {
                                'access_token_hash', 'select, update'),
       not exists (select from pg_policies where schemaname = 'public'
                   and roles = array['authenticated']::name[] and qual = 'true')""",
+    "20260327070000": f"""select
+      {_COLUMN.format(table="public.chat_conversations", column="first_client_message_id")},
+      {_COLUMN.format(table="public.chat_conversations", column="token_revoked_at")},
+      to_regclass('public.idx_chat_conversations_first_message_unique') is not null""",
 }
 HISTORY = "select version, name, statements from supabase_migrations.schema_migrations"
 

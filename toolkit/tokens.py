@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 
-__all__ = ["hash_token", "mint_token", "token_matches"]
+__all__ = ["first_message_token", "hash_token", "mint_token", "token_matches"]
+
+_FIRST_MESSAGE_CONTEXT = b"chat-toolkit first-message token v1\0"
 
 
 def mint_token() -> str:
@@ -22,3 +25,19 @@ def hash_token(token: str) -> str:
 def token_matches(token: str, stored_hash: str | None) -> bool:
     """Constant-time check of a presented token against a stored hash (None never matches)."""
     return hmac.compare_digest(hash_token(token), stored_hash or "")
+
+
+def first_message_token(secret: str, visitor_id: str, client_message_id: str) -> str:
+    """The token of a conversation created by a first message that carried a
+    clientMessageId: HMAC-SHA256 keyed by the server's secret (the service-role key) over
+    visitorId and clientMessageId, as URL-safe text (43 characters, 256 bits).
+
+    Each retry of that first message derives the same token, so an answer lost on the way
+    still leaves the visitor with a working one (CONTRACT §4); without the clientMessageId,
+    which only the visitor's client holds, a visitorId yields nothing, and without the
+    server's secret the stored rows yield nothing either.
+    """
+    key = hashlib.sha256(_FIRST_MESSAGE_CONTEXT + secret.encode("utf-8")).digest()
+    message = f"{visitor_id}\0{client_message_id}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -87,7 +87,11 @@ def create_app(settings: ServerSettings) -> Starlette:
         )
         async with httpx.AsyncClient() as responder_client:
             responder = build_responder(settings, responder_client)
-            message_policy = MessagePolicy(settings.enforce_token, settings.allow_bootstrap)
+            message_policy = MessagePolicy(
+                settings.enforce_token,
+                settings.allow_bootstrap,
+                first_message_secret=settings.service_role_key,
+            )
             sync_policy = SyncPolicy(settings.allow_bootstrap, settings.typing_ttl_seconds)
 
             async def message(data: dict[str, Any], ip: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from toolkit.functions.bodies import MessageRequest
 from toolkit.functions.ratelimit import Limiter
 from toolkit.functions.responders import Reply, Responder
 from toolkit.functions.store import ChatStore, Conversation
-from toolkit.tokens import hash_token, mint_token, token_matches
+from toolkit.tokens import first_message_token, hash_token, mint_token, token_matches
 
 __all__ = ["MessagePolicy", "handle_chat_message"]
 
@@ -28,6 +28,8 @@ class MessagePolicy:
 
     enforce_token: bool
     allow_bootstrap: bool = True
+    # Keys first_message_token (the service-role key): a retried first message's token.
+    first_message_secret: str = ""
 
 
 async def handle_chat_message(
@@ -41,11 +43,7 @@ async def handle_chat_message(
     bucket only once the token check is passed (before anything is stored)."""
     token: str | None
     if request.conversation_id is None:
-        token = mint_token()
-        conversation = await store.create_conversation(
-            request.visitor_id, request.visitor_name, request.visitor_email, hash_token(token)
-        )
-        events = ["token_issued"]
+        conversation, token, events = await _create(request, store, policy)
     else:
         conversation, token, events = await _continue(request, store, policy, limiter)
 
@@ -76,6 +74,31 @@ async def handle_chat_message(
     if token is not None:
         body["conversationToken"] = token
     return body
+
+
+async def _create(
+    request: MessageRequest, store: ChatStore, policy: MessagePolicy
+) -> tuple[Conversation, str, list[str]]:
+    """A new conversation, or the one an earlier try of this first message created.
+
+    With a clientMessageId the token is derived (tokens.first_message_token), so every try
+    carries the same one; a conversation whose hash no longer matches it (revoked) is the
+    same 403 as a wrong token. Without one, a random token and no deduplication.
+    """
+    cmid = request.client_message_id
+    token = (
+        mint_token()
+        if cmid is None
+        else first_message_token(policy.first_message_secret, request.visitor_id, cmid)
+    )
+    conversation, created = await store.create_conversation(
+        request.visitor_id, request.visitor_name, request.visitor_email, hash_token(token), cmid
+    )
+    if created:
+        return conversation, token, ["token_issued"]
+    if not token_matches(token, conversation.access_token_hash):
+        raise Forbidden("conversation not found or token invalid")
+    return conversation, token, []
 
 
 async def _continue(

@@ -26,7 +26,9 @@ __all__ = ["ChatStore", "Conversation"]
 log = logging.getLogger("toolkit.functions")
 T = TypeVar("T")
 
-_CONVERSATION_FIELDS = "id,status,assigned_to,access_token_hash"
+_CONVERSATION_FIELDS = (
+    "id,status,assigned_to,access_token_hash,access_token_issued_at,token_revoked_at"
+)
 _MESSAGE_FIELDS = "id,created_at"
 
 
@@ -36,6 +38,8 @@ class Conversation:
     status: str
     assigned_to: str | None
     access_token_hash: str | None
+    access_token_issued_at: str | None = None
+    token_revoked_at: str | None = None
 
     @property
     def human_handled(self) -> bool:
@@ -85,22 +89,51 @@ class ChatStore:
         return Conversation(**rows[0]) if rows else None
 
     async def create_conversation(
-        self, visitor_id: str, name: str | None, email: str | None, token_hash: str
-    ) -> Conversation:
+        self,
+        visitor_id: str,
+        name: str | None,
+        email: str | None,
+        token_hash: str,
+        client_message_id: str | None = None,
+    ) -> tuple[Conversation, bool]:
+        """Create a conversation; returns (conversation, created now).
+
+        With a clientMessageId the insert is `on conflict do nothing` on (visitor_id,
+        first_client_message_id): a retried or concurrent first message gets the
+        conversation the first try created, with created False.
+        """
+        now = _now()
         row = {
             "visitor_id": visitor_id,
             "visitor_name": name,
             "visitor_email": email,
             "access_token_hash": token_hash,
-            "last_message_at": _now(),
+            "access_token_issued_at": now,
+            "first_client_message_id": client_message_id,
+            "last_message_at": now,
         }
+        table = self._rest.from_("chat_conversations")
+        if client_message_id is None:
+            rows = await self._run(table.insert(row).select(_CONVERSATION_FIELDS).execute())
+            return Conversation(**rows[0]), True
         rows = await self._run(
-            self._rest.from_("chat_conversations")
-            .insert(row)
+            table.upsert(
+                row, on_conflict="visitor_id,first_client_message_id", ignore_duplicates=True
+            )
             .select(_CONVERSATION_FIELDS)
             .execute()
         )
-        return Conversation(**rows[0])
+        if rows:
+            return Conversation(**rows[0]), True
+        existing = await self._run(
+            self._rest.from_("chat_conversations")
+            .select(_CONVERSATION_FIELDS)
+            .eq("visitor_id", visitor_id)
+            .eq("first_client_message_id", client_message_id)
+            .limit(1)
+            .execute()
+        )
+        return Conversation(**existing[0]), False
 
     async def claim_token(
         self, conversation_id: str, token_hash: str, visitor_id: str | None = None
