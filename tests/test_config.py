@@ -139,6 +139,13 @@ MESSAGES = [
         "CHAT_RATE_SYNC='90 per minute' must be REQUESTS/SECONDS, e.g. 60/60",
     ),
     (
+        lambda: ServerSettings.from_env(
+            {**SERVER, "CHAT_RATE_LIMIT_REDIS_URL": "http://u:secret@127.0.0.1:6379"}
+        ),
+        "CHAT_RATE_LIMIT_REDIS_URL='http://u:***@127.0.0.1:6379' is not a redis://, rediss:// "
+        "or unix:// URL (e.g. redis://127.0.0.1:6379/0)",
+    ),
+    (
         lambda: ServerSettings.from_env({**SERVER, "CHAT_TRUSTED_PROXIES": "10.0.0.0/33"}),
         "CHAT_TRUSTED_PROXIES='10.0.0.0/33' must be IP addresses or CIDRs, comma-separated",
     ),
@@ -191,7 +198,7 @@ def test_every_config_error_in_config_py_is_covered() -> None:
         ]
         if not any(all(part in m for part in parts) for m in expected):
             uncovered.append(f"line {call.lineno}: {parts}")
-    assert len(sites) == 15
+    assert len(sites) == 16
     assert uncovered == []
 
 

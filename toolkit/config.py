@@ -141,6 +141,16 @@ def _url(env: Env, name: str, default: str | None = None) -> str:
     return value.rstrip("/")
 
 
+def _redis_url(env: Env, name: str) -> str | None:
+    value = env.get(name, "").strip() or None
+    if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            f"{name}={redact_url(value)!r} is not a redis://, rediss:// or unix:// URL "
+            "(e.g. redis://127.0.0.1:6379/0)"
+        )
+    return value
+
+
 def flag(env: Env, name: str, default: bool) -> bool:
     """A boolean setting: true/false, 1/0, yes/no, on/off; anything else names the variable."""
     raw = env.get(name, "").strip().lower()
@@ -267,6 +277,7 @@ class ServerSettings:
     rate_message: Rate = _MESSAGE_RATE
     rate_token_failures: Rate = _FAILURE_RATE
     rate_new_conversations: Rate = _CREATION_RATE
+    rate_limit_redis_url: str | None = None
     trusted_proxies: tuple[Network, ...] = _LOOPBACK
 
     @classmethod
@@ -329,5 +340,6 @@ class ServerSettings:
             rate_new_conversations=_rate(
                 env, "CHAT_RATE_NEW_CONVERSATIONS", defaults.rate_new_conversations
             ),
+            rate_limit_redis_url=_redis_url(env, "CHAT_RATE_LIMIT_REDIS_URL"),
             trusted_proxies=_networks(env, "CHAT_TRUSTED_PROXIES", defaults.trusted_proxies),
         )

@@ -9,5 +9,6 @@ cursor               the sync cursor (`since`), encoded and decoded
 store                every PostgREST call, translated to errors at one boundary
 responders           the reply: rules, an OpenAI-compatible API, or none
 ratelimit            token buckets per conversation and per client address
+redis_buckets        the same buckets in Redis, shared by processes (CHAT_RATE_LIMIT_REDIS_URL)
 openapi              the OpenAPI document served at /functions/v1/openapi.json
 """

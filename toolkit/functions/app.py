@@ -8,10 +8,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import httpx
 import orjson
+import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -34,6 +36,7 @@ from toolkit.functions.chat_visitor_sync import SyncPolicy, chat_visitor_sync
 from toolkit.functions.handle_chat_message import MessagePolicy, handle_chat_message
 from toolkit.functions.openapi import openapi_document
 from toolkit.functions.ratelimit import Limiter, client_ip
+from toolkit.functions.redis_buckets import RedisBuckets
 from toolkit.functions.responders import build_responder
 from toolkit.functions.store import ChatStore
 from toolkit.keys import MAX_JWT_BYTES, JwtVerifier
@@ -57,6 +60,8 @@ log = logging.getLogger("toolkit.functions")
 # Answers carry conversation tokens and private messages: no cache may keep them.
 NO_STORE = {"Cache-Control": "no-store"}
 _HTTP_CODES = {400: INVALID_REQUEST, 404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}
+# A rate-limit check waits at most this long for Redis before the in-process buckets answer.
+REDIS_TIMEOUT_SECONDS = 0.5
 Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
@@ -69,12 +74,23 @@ def create_app(settings: ServerSettings) -> Starlette:
         else None
     )
     openapi_body = orjson.dumps(openapi_document())
+    # One client per worker; it connects on first use, inside the worker's event loop.
+    redis = (
+        aioredis.Redis.from_url(
+            settings.rate_limit_redis_url,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+        if settings.rate_limits and settings.rate_limit_redis_url
+        else None
+    )
     limiter = (
         Limiter(
             settings.rate_sync,
             settings.rate_message,
             settings.rate_token_failures,
             settings.rate_new_conversations,
+            None if redis is None else partial(RedisBuckets, redis),
         )
         if settings.rate_limits
         else None
@@ -97,7 +113,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             async def message(data: dict[str, Any], ip: str) -> dict[str, Any]:
                 request = parse_message(data)
                 if limiter is not None and request.conversation_id is None:
-                    limiter.new_conversation(ip)
+                    await limiter.new_conversation(ip)
                 return await handle_chat_message(request, store, responder, message_policy, limiter)
 
             async def sync(data: dict[str, Any], ip: str) -> dict[str, Any]:
@@ -108,6 +124,8 @@ def create_app(settings: ServerSettings) -> Starlette:
                 yield
             finally:
                 await store.aclose()
+                if redis is not None:
+                    await redis.aclose()
 
     async def openapi(request: Request) -> Response:
         return Response(
@@ -142,7 +160,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 # Only failures count against the address, and only failures are refused
                 # by it: a request whose token verifies never lands here.
                 if limiter is not None:
-                    limiter.failed(ip)
+                    await limiter.failed(ip)
                 raise
             conversation = body.get("conversationId") or body["conversation"]["id"]
             status = 200

@@ -39,7 +39,7 @@ async def chat_visitor_sync(
             raise UpstreamUnavailable("the chat service is temporarily unavailable")
         raise Forbidden("conversation not found or token invalid")
     if limiter is not None and not minted:  # a mint happens once; its answer must arrive
-        limiter.sync(request.conversation_id)
+        await limiter.sync(request.conversation_id)
     snapshot["cursor"] = encode_cursor(snapshot["cursor"])
     if minted:
         snapshot["conversationToken"] = token

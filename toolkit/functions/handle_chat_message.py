@@ -120,12 +120,12 @@ async def _continue(
         if conversation is None or not token_matches(request.token, conversation.access_token_hash):
             raise Forbidden("conversation not found or token invalid")
         if limiter is not None:
-            limiter.message(conversation.id, verified=True)
+            await limiter.message(conversation.id, verified=True)
         return conversation, request.token, []
     if conversation is None:
         raise Forbidden("conversation not found or token invalid")
     if limiter is not None:  # before a mint, so that a 429 never swallows a new token
-        limiter.message(conversation.id, verified=False)
+        await limiter.message(conversation.id, verified=False)
     if policy.allow_bootstrap and conversation.access_token_hash is None:
         token = mint_token()
         if await store.claim_token(conversation.id, hash_token(token)):

@@ -11,8 +11,9 @@ Who may spend what (CONTRACT §6), so that a stranger cannot silence a visitor:
   never refused by it (visitors behind one NAT or proxy);
 - a new conversation spends its address's creation bucket before any database work.
 A 429 on a conversation therefore answers only a caller who proved the right to it. Buckets
-live in the worker's memory: with several workers or instances each keeps its own, so the
-effective limit is the configured one times the number of processes (see README).
+live in the worker's memory by default: with several workers or instances each keeps its
+own, so the effective limit is the configured one times the number of processes; with
+CHAT_RATE_LIMIT_REDIS_URL they live in Redis (functions/redis_buckets.py) and are shared.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from toolkit.config import Network, Rate
 from toolkit.errors import RateLimited
 from toolkit.protocol import RETRY_AFTER
 
-__all__ = ["Limiter", "TokenBuckets", "client_ip"]
+__all__ = ["Buckets", "Limiter", "TokenBuckets", "client_ip"]
 
 
 class TokenBuckets:
@@ -64,33 +66,57 @@ class TokenBuckets:
         return min(self._capacity, tokens + (now - stamp) * self._refill)
 
 
+class Buckets(Protocol):
+    """Where a limit's buckets live: `take(key)` spends one request or returns the wait."""
+
+    async def take(self, key: str) -> float: ...
+
+
+class _InProcess:
+    def __init__(self, rate: Rate) -> None:
+        self._buckets = TokenBuckets(rate)
+
+    async def take(self, key: str) -> float:
+        return self._buckets.take(key)
+
+
 class Limiter:
-    """The four limits of the functions, each raising RateLimited (429 + Retry-After)."""
+    """The four limits of the functions, each raising RateLimited (429 + Retry-After).
 
-    def __init__(self, sync: Rate, message: Rate, failures: Rate, creations: Rate) -> None:
-        self._sync = TokenBuckets(sync)
-        self._message = TokenBuckets(message)
-        self._failures = TokenBuckets(failures)
-        self._creations = TokenBuckets(creations)
+    `buckets(name, rate)` makes each limit's store (default: in this process's memory)."""
 
-    def new_conversation(self, ip: str) -> None:
+    def __init__(
+        self,
+        sync: Rate,
+        message: Rate,
+        failures: Rate,
+        creations: Rate,
+        buckets: Callable[[str, Rate], Buckets] | None = None,
+    ) -> None:
+        make = buckets or (lambda _name, rate: _InProcess(rate))
+        self._sync = make("sync", sync)
+        self._message = make("message", message)
+        self._failures = make("failures", failures)
+        self._creations = make("creations", creations)
+
+    async def new_conversation(self, ip: str) -> None:
         """Before creating a conversation for the caller at `ip`."""
-        _check(self._creations.take(ip), "too many new conversations from this address")
+        _check(await self._creations.take(ip), "too many new conversations from this address")
 
-    def sync(self, conversation_id: str) -> None:
+    async def sync(self, conversation_id: str) -> None:
         """After the sync's token verified, before answering."""
-        _check(self._sync.take(conversation_id), "too many syncs for this conversation")
+        _check(await self._sync.take(conversation_id), "too many syncs for this conversation")
 
-    def message(self, conversation_id: str, *, verified: bool) -> None:
+    async def message(self, conversation_id: str, *, verified: bool) -> None:
         """After the message's token check, before anything is stored; `verified=False` for
         a message the rollout accepts without a token, which spends a bucket of its own."""
         key = conversation_id if verified else f"tokenless:{conversation_id}"
-        _check(self._message.take(key), "too many messages for this conversation")
+        _check(await self._message.take(key), "too many messages for this conversation")
 
-    def failed(self, ip: str) -> None:
+    async def failed(self, ip: str) -> None:
         """Count a failed token check (401/403) against the caller's address; once the
         address is over its limit, the failure is answered 429 instead."""
-        _check(self._failures.take(ip), "too many failed token checks from this address")
+        _check(await self._failures.take(ip), "too many failed token checks from this address")
 
 
 def _check(wait: float, reason: str) -> None:

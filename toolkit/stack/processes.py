@@ -47,6 +47,7 @@ _PROGRAMS = {
     "postgrest": "postgrest",
     "functions": "toolkit.cli",
     "nginx": "nginx",
+    "redis": "redis-server",
 }
 # How PostgreSQL, PostgREST ("Address in use"), uvicorn and nginx report a taken port.
 _ADDRESS_IN_USE = re.compile(r"address (already )?in use", re.IGNORECASE)

@@ -6,14 +6,27 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+from pathlib import Path
 
+import redis
+
+from toolkit.errors import StackError
 from toolkit.stack.parts import launch_postgrest, serve_functions
-from toolkit.stack.processes import free_port, reap, terminate
+from toolkit.stack.processes import free_port, launch, reap, terminate, wait_ready
 from toolkit.stack.state import StackState
 
-__all__ = ["free_port", "kill_part", "restart_postgrest", "serve_functions", "stop_functions"]
+__all__ = [
+    "free_port",
+    "kill_part",
+    "restart_postgrest",
+    "serve_functions",
+    "start_redis",
+    "stop_functions",
+    "stop_redis",
+]
 
 
 def kill_part(state: StackState, part: str) -> None:
@@ -31,4 +44,35 @@ def restart_postgrest(state: StackState) -> None:
 
 def stop_functions(proc: subprocess.Popen[bytes]) -> None:
     """Stop a server started by serve_functions (and its workers)."""
+    terminate(proc.pid)
+
+
+def start_redis(port: int, log: Path) -> subprocess.Popen[bytes]:
+    """A throwaway Debian redis-server on 127.0.0.1:port, nothing persisted; once it
+    answers PING. StackError when redis-server is missing or does not come up."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StackError("redis-server is not installed; run ./scripts/setup.sh as root")
+    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly"]
+    started = launch("redis", [*argv, "no"], log, lambda _pid: None)
+    client = redis.Redis(port=port, socket_connect_timeout=1)
+
+    def pings() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    try:
+        wait_ready(started, pings, (port,))
+    except StackError:
+        terminate(started.pid)
+        raise
+    finally:
+        client.close()
+    return started.process
+
+
+def stop_redis(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server started by start_redis (a second call does nothing)."""
     terminate(proc.pid)
