@@ -26,7 +26,7 @@ from toolkit.errors import (
     UsageError,
 )
 from toolkit.load.soak import command as soak_command
-from toolkit.ops import team
+from toolkit.ops import team, tokens
 from toolkit.stack import probes
 
 __all__ = ["BUG_EXIT_CODE", "ENV_FILE_HELP", "main"]
@@ -383,6 +383,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("team", help=team.HELP, description=team.DESCRIPTION)
     team.add_arguments(p)
     p.set_defaults(run=_team)
+
+    p = commands.add_parser("tokens", help=tokens.HELP, description=tokens.DESCRIPTION)
+    tokens.add_arguments(p, [env_flag])
+    p.set_defaults(run=lambda a: tokens.run(a, _environment(a), _say))
 
     p = commands.add_parser(
         "verify",

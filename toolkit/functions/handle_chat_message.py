@@ -109,7 +109,8 @@ async def _continue(
     Without a token: refused before any lookup when enforced, so the answer cannot tell
     whether id and visitorId belong together; a token is minted only while bootstrap is
     allowed and the conversation has none (the id + visitorId pairs were public before the
-    cutover); otherwise the message is accepted and nothing is issued.
+    cutover); a revoked conversation is 401; otherwise the message is accepted and nothing
+    is issued.
     """
     assert request.conversation_id is not None
     if request.token is None and policy.enforce_token:
@@ -124,6 +125,10 @@ async def _continue(
         return conversation, request.token, []
     if conversation is None:
         raise Forbidden("conversation not found or token invalid")
+    if conversation.token_revoked_at is not None:
+        # Revoked (`tokens revoke`): no token will ever open it again, so nothing without
+        # one is accepted either; the visitor starts a new conversation.
+        raise TokenRequired("conversationToken is required for this conversation")
     if limiter is not None:  # before a mint, so that a 429 never swallows a new token
         await limiter.message(conversation.id, verified=False)
     if policy.allow_bootstrap and conversation.access_token_hash is None:

@@ -138,12 +138,17 @@ class ChatStore:
     async def claim_token(
         self, conversation_id: str, token_hash: str, visitor_id: str | None = None
     ) -> bool:
-        """Store a hash only where none exists, atomically; True when this call stored it."""
+        """Store a hash only where none exists and none was revoked, atomically; True when
+        this call stored it."""
+        now = _now()
         query = (
             self._rest.from_("chat_conversations")
-            .update({"access_token_hash": token_hash, "updated_at": _now()})
+            .update(
+                {"access_token_hash": token_hash, "access_token_issued_at": now, "updated_at": now}
+            )
             .eq("id", conversation_id)
             .is_("access_token_hash", "null")
+            .is_("token_revoked_at", "null")
         )
         if visitor_id is not None:
             query = query.eq("visitor_id", visitor_id)

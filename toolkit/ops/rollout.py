@@ -168,14 +168,16 @@ def decide(figures: Figures) -> NextStep:
 
 # -- I/O --------------------------------------------------------------------------------
 
+# A revoked conversation (`tokens revoke`) has no hash either, but waits for no bootstrap;
+# read through to_jsonb so that a database before 20260327070000 still answers.
 _CONVERSATIONS = """
 select
   count(*) filter (where access_token_hash is null),
   count(*) filter (where access_token_hash is null
                    and greatest(created_at, updated_at, last_message_at)
                        >= now() - make_interval(days => %(days)s))
-from public.chat_conversations
-where status in ('active', 'escalated')"""
+from public.chat_conversations c
+where status in ('active', 'escalated') and to_jsonb(c) ->> 'token_revoked_at' is null"""
 
 _EVENTS = """
 select event, count(*) from public.chat_access_events
