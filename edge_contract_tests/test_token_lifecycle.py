@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,37 @@ def test_revoke_without_a_database_url_is_one_line(target: Target) -> None:
     assert done.stderr.strip().endswith(
         "SUPABASE_DB_URL is not set; `tokens revoke` writes to the database"
     )
+
+
+def test_a_token_past_its_maximum_age_is_the_same_403_as_a_wrong_one(
+    http: httpx.Client, target: Target, db: psycopg.Connection, serve: Callable[..., str]
+) -> None:
+    """CHAT_TOKEN_MAX_AGE_DAYS=1: a token issued 2 days ago is 403 forbidden on sync and on
+    messages; issued now it works, and with no maximum (the default) the old one works."""
+    url = serve(CHAT_TOKEN_MAX_AGE_DAYS="1")
+    conv = open_conversation(http, target, url)
+    body = {
+        "conversationId": conv["conversationId"],
+        "conversationToken": conv["conversationToken"],
+    }
+    fresh = call(http, url, "chat-visitor-sync", body, target.anon_key)
+    assert fresh.status_code == 200
+    assert set(fresh.json()["conversation"]) == {
+        "id",
+        "status",
+        "escalated",
+        "escalatedAt",
+        "escalationReason",
+        "updatedAt",
+    }
+    db.execute(
+        "update chat_conversations set access_token_issued_at = now() - interval '2 days' "
+        "where id = %s",
+        (conv["conversationId"],),
+    )
+    expired = call(http, url, "chat-visitor-sync", body, target.anon_key)
+    assert (expired.status_code, expired.json()) == (403, FORBIDDEN)
+    message = {**body, "visitorId": conv["visitorId"], "message": "still me"}
+    sent = call(http, url, "handle-chat-message", message, target.anon_key)
+    assert (sent.status_code, sent.json()) == (403, FORBIDDEN)
+    assert _sync(http, target, body).status_code == 200  # no maximum age: still valid

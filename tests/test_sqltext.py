@@ -17,7 +17,7 @@ MIGRATION_STATEMENTS = {
     "20260327055400_chat_visitor_sync_function.sql": 6,
     "20260327060000_chat_revoke_anon_table_access.sql": 3,
     "20260327061000_chat_team_access.sql": 27,
-    "20260327070000_chat_conversation_lifecycle.sql": 5,
+    "20260327070000_chat_conversation_lifecycle.sql": 7,
 }
 
 

@@ -278,6 +278,7 @@ class ServerSettings:
     rate_token_failures: Rate = _FAILURE_RATE
     rate_new_conversations: Rate = _CREATION_RATE
     rate_limit_redis_url: str | None = None
+    token_max_age_days: float | None = None
     trusted_proxies: tuple[Network, ...] = _LOOPBACK
 
     @classmethod
@@ -341,5 +342,6 @@ class ServerSettings:
                 env, "CHAT_RATE_NEW_CONVERSATIONS", defaults.rate_new_conversations
             ),
             rate_limit_redis_url=_redis_url(env, "CHAT_RATE_LIMIT_REDIS_URL"),
+            token_max_age_days=_number(env, "CHAT_TOKEN_MAX_AGE_DAYS", 0) or None,
             trusted_proxies=_networks(env, "CHAT_TRUSTED_PROXIES", defaults.trusted_proxies),
         )

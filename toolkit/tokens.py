@@ -6,8 +6,15 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["first_message_token", "hash_token", "mint_token", "token_matches"]
+__all__ = [
+    "first_message_token",
+    "hash_token",
+    "mint_token",
+    "token_expired",
+    "token_matches",
+]
 
 _FIRST_MESSAGE_CONTEXT = b"chat-toolkit first-message token v1\0"
 
@@ -41,3 +48,15 @@ def first_message_token(secret: str, visitor_id: str, client_message_id: str) ->
     message = f"{visitor_id}\0{client_message_id}".encode()
     digest = hmac.new(key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def token_expired(issued_at: str | None, max_age_days: float | None) -> bool:
+    """True when CHAT_TOKEN_MAX_AGE_DAYS is set and the token was issued longer ago (or at
+    an unknown time: a hash stored without `access_token_issued_at`). `issued_at` is the
+    ISO-8601 timestamp PostgREST returns. Off (None): never expired."""
+    if max_age_days is None:
+        return False
+    if issued_at is None:
+        return True
+    age = datetime.now(UTC) - datetime.fromisoformat(issued_at)
+    return age > timedelta(days=max_age_days)

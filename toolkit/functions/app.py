@@ -107,8 +107,11 @@ def create_app(settings: ServerSettings) -> Starlette:
                 settings.enforce_token,
                 settings.allow_bootstrap,
                 first_message_secret=settings.service_role_key,
+                token_max_age_days=settings.token_max_age_days,
             )
-            sync_policy = SyncPolicy(settings.allow_bootstrap, settings.typing_ttl_seconds)
+            sync_policy = SyncPolicy(
+                settings.allow_bootstrap, settings.typing_ttl_seconds, settings.token_max_age_days
+            )
 
             async def message(data: dict[str, Any], ip: str) -> dict[str, Any]:
                 request = parse_message(data)

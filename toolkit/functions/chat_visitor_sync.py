@@ -11,7 +11,7 @@ from toolkit.functions.bodies import SyncRequest
 from toolkit.functions.cursor import encode_cursor
 from toolkit.functions.ratelimit import Limiter
 from toolkit.functions.store import ChatStore
-from toolkit.tokens import hash_token, mint_token
+from toolkit.tokens import hash_token, mint_token, token_expired
 
 __all__ = ["SyncPolicy", "chat_visitor_sync"]
 
@@ -20,6 +20,7 @@ __all__ = ["SyncPolicy", "chat_visitor_sync"]
 class SyncPolicy:
     allow_bootstrap: bool
     typing_ttl_seconds: int
+    token_max_age_days: float | None = None  # CHAT_TOKEN_MAX_AGE_DAYS
 
 
 async def chat_visitor_sync(
@@ -37,6 +38,9 @@ async def chat_visitor_sync(
     if snapshot is None:
         if minted:  # the conversation vanished between mint and read
             raise UpstreamUnavailable("the chat service is temporarily unavailable")
+        raise Forbidden("conversation not found or token invalid")
+    issued_at = snapshot["conversation"].pop("tokenIssuedAt", None)
+    if not minted and token_expired(issued_at, policy.token_max_age_days):
         raise Forbidden("conversation not found or token invalid")
     if limiter is not None and not minted:  # a mint happens once; its answer must arrive
         await limiter.sync(request.conversation_id)

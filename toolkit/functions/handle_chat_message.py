@@ -11,7 +11,13 @@ from toolkit.functions.bodies import MessageRequest
 from toolkit.functions.ratelimit import Limiter
 from toolkit.functions.responders import Reply, Responder
 from toolkit.functions.store import ChatStore, Conversation
-from toolkit.tokens import first_message_token, hash_token, mint_token, token_matches
+from toolkit.tokens import (
+    first_message_token,
+    hash_token,
+    mint_token,
+    token_expired,
+    token_matches,
+)
 
 __all__ = ["MessagePolicy", "handle_chat_message"]
 
@@ -30,6 +36,7 @@ class MessagePolicy:
     allow_bootstrap: bool = True
     # Keys first_message_token (the service-role key): a retried first message's token.
     first_message_secret: str = ""
+    token_max_age_days: float | None = None  # CHAT_TOKEN_MAX_AGE_DAYS
 
 
 async def handle_chat_message(
@@ -96,7 +103,7 @@ async def _create(
     )
     if created:
         return conversation, token, ["token_issued"]
-    if not token_matches(token, conversation.access_token_hash):
+    if not _valid(token, conversation, policy):
         raise Forbidden("conversation not found or token invalid")
     return conversation, token, []
 
@@ -118,7 +125,7 @@ async def _continue(
     conversation = await store.find_conversation(request.conversation_id, request.visitor_id)
     if request.token is not None:
         # Unknown conversation and wrong token are one and the same answer.
-        if conversation is None or not token_matches(request.token, conversation.access_token_hash):
+        if conversation is None or not _valid(request.token, conversation, policy):
             raise Forbidden("conversation not found or token invalid")
         if limiter is not None:
             await limiter.message(conversation.id, verified=True)
@@ -137,3 +144,11 @@ async def _continue(
             return conversation, token, ["tokenless_accepted", "token_bootstrapped"]
     # Rollout compatibility: accept the message, but never hand out or replace a token.
     return conversation, None, ["tokenless_accepted"]
+
+
+def _valid(token: str, conversation: Conversation, policy: MessagePolicy) -> bool:
+    """The token matches the stored hash and is not older than the maximum age: an expired
+    token is refused exactly like a wrong one (CONTRACT §3)."""
+    return token_matches(token, conversation.access_token_hash) and not token_expired(
+        conversation.access_token_issued_at, policy.token_max_age_days
+    )
