@@ -26,7 +26,7 @@ from toolkit.errors import (
     UsageError,
 )
 from toolkit.load.soak import command as soak_command
-from toolkit.ops import team, tokens
+from toolkit.ops import erasure, team, tokens
 from toolkit.stack import probes
 
 __all__ = ["BUG_EXIT_CODE", "ENV_FILE_HELP", "main"]
@@ -387,6 +387,9 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("tokens", help=tokens.HELP, description=tokens.DESCRIPTION)
     tokens.add_arguments(p, [env_flag])
     p.set_defaults(run=lambda a: tokens.run(a, _environment(a), _say))
+    p = commands.add_parser("visitor", help=erasure.HELP, description=erasure.DESCRIPTION)
+    erasure.add_arguments(p, [env_flag])
+    p.set_defaults(run=lambda a: erasure.run(a, _environment(a), _say))
 
     p = commands.add_parser(
         "verify",
