@@ -25,6 +25,11 @@ AI_NAME = "Assistant"
 ESCALATION_NOTICE = (
     "Thanks for waiting. A member of our team has been notified and will reply here."
 )
+# A visitor message into a resolved or closed conversation reopens it in place (README,
+# "Reopen"): assigned, it goes back to the team as escalated; unassigned, to active.
+CLOSED_STATUSES = ("resolved", "closed")
+REOPEN_NOTICE = "The visitor wrote again: this conversation is open again."
+REOPEN_REASON = "visitor wrote again after the conversation was closed"
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,23 @@ async def handle_chat_message(
     reply = Reply()
     status = conversation.status
     if stored:
+        reopened = conversation.status in CLOSED_STATUSES
         if not conversation.human_handled:
             reply = await responder.reply(request.message)
-        rows = [("ai", AI_NAME, reply.text)] if reply.text else []
-        if reply.escalation_reason:
+        rows = [("system", "System", REOPEN_NOTICE)] if reopened else []
+        if reply.text:
+            rows.append(("ai", AI_NAME, reply.text))
+        escalation = reply.escalation_reason
+        if reopened and conversation.assigned_to is not None:
+            # Its owner must hear of it: back into the team's escalated queue.
+            escalation = escalation or REOPEN_REASON
+        elif reply.escalation_reason:
             rows.append(("system", "System", ESCALATION_NOTICE))
         if rows:
             await store.add_messages(conversation.id, rows)
-        status = await store.touch(conversation.id, reply.escalation_reason)
+        status = await store.touch(
+            conversation.id, escalation, reopen=reopened and escalation is None
+        )
 
     body: dict[str, Any] = {
         "success": True,

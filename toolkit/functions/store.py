@@ -208,10 +208,15 @@ class ChatStore:
             self._rest.from_("chat_messages").insert(rows, returning=ReturnMethod.minimal).execute()
         )
 
-    async def touch(self, conversation_id: str, escalation_reason: str | None) -> str:
-        """Record a new message on the conversation (and escalate it); returns the status."""
+    async def touch(
+        self, conversation_id: str, escalation_reason: str | None, *, reopen: bool = False
+    ) -> str:
+        """Record a new message on the conversation (and escalate it, or with `reopen` set
+        it active again); returns the status."""
         now = _now()
         changes: dict[str, Any] = {"last_message_at": now, "updated_at": now}
+        if reopen:
+            changes["status"] = "active"
         if escalation_reason is not None:
             changes |= {
                 "status": "escalated",
