@@ -75,6 +75,7 @@ EFFECTS = {
       {_COLUMN.format(table="public.chat_conversations", column="first_client_message_id")},
       {_COLUMN.format(table="public.chat_conversations", column="token_revoked_at")},
       to_regclass('public.idx_chat_conversations_first_message_unique') is not null""",
+    "20260327071000": "select to_regclass('public.chat_function_requests') is not null",
 }
 HISTORY = "select version, name, statements from supabase_migrations.schema_migrations"
 
@@ -288,7 +289,7 @@ def test_rollback_refuses_a_version_that_is_not_applied(db_url: str) -> None:
 
 def _sync_function_xmin(url: str) -> str:
     """The pg_proc row version of chat_visitor_message: it changes if 055400 is run again
-    (chat_visitor_sync is redefined by 070000, the newest file, so it cannot tell)."""
+    (chat_visitor_sync is redefined by 070000 as well)."""
     return str(
         _scalar(
             url,

@@ -42,7 +42,7 @@ def test_discover_rejects_misnamed_files(tmp_path: Path, bad: str) -> None:
 
 
 def test_repository_migrations_each_have_a_rollback() -> None:
-    """The nine shipped migrations are found in order and every one has a rollback file."""
+    """The ten shipped migrations are found in order and every one has a rollback file."""
     found = discover()
     assert [m.version for m in found] == [
         "20260327054000",
@@ -54,6 +54,7 @@ def test_repository_migrations_each_have_a_rollback() -> None:
         "20260327060000",
         "20260327061000",
         "20260327070000",
+        "20260327071000",
     ]
     assert [m.rollback_path for m in found] == [ROLLBACKS_DIR / m.path.name for m in found]
     assert all(m.rollback_path.is_file() for m in found)

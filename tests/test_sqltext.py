@@ -18,6 +18,7 @@ MIGRATION_STATEMENTS = {
     "20260327060000_chat_revoke_anon_table_access.sql": 3,
     "20260327061000_chat_team_access.sql": 27,
     "20260327070000_chat_conversation_lifecycle.sql": 7,
+    "20260327071000_chat_function_requests.sql": 5,
 }
 
 

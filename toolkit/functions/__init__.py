@@ -10,5 +10,6 @@ store                every PostgREST call, translated to errors at one boundary
 responders           the reply: rules, an OpenAI-compatible API, or none
 ratelimit            token buckets per conversation and per client address
 redis_buckets        the same buckets in Redis, shared by processes (CHAT_RATE_LIMIT_REDIS_URL)
+request_stats        answers per function and status, appended in batches (rollout status)
 openapi              the OpenAPI document served at /functions/v1/openapi.json
 """

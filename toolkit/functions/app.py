@@ -37,6 +37,7 @@ from toolkit.functions.handle_chat_message import MessagePolicy, handle_chat_mes
 from toolkit.functions.openapi import openapi_document
 from toolkit.functions.ratelimit import Limiter, client_ip
 from toolkit.functions.redis_buckets import RedisBuckets
+from toolkit.functions.request_stats import RequestStats
 from toolkit.functions.responders import build_responder
 from toolkit.functions.store import ChatStore
 from toolkit.keys import MAX_JWT_BYTES, JwtVerifier
@@ -68,6 +69,7 @@ Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 def create_app(settings: ServerSettings) -> Starlette:
     """Build the app; the REST client and responder are made once, at start-up."""
     handlers: dict[str, Handler] = {}
+    stats: list[RequestStats] = []  # made with the store, at start-up
     verifier = (
         JwtVerifier(settings.jwt_secret, leeway=settings.jwt_leeway_seconds)
         if settings.verify_jwt and settings.jwt_secret is not None
@@ -123,8 +125,10 @@ def create_app(settings: ServerSettings) -> Starlette:
                 return await chat_visitor_sync(parse_sync(data), store, sync_policy, limiter)
 
             handlers.update({HANDLE_CHAT_MESSAGE: message, CHAT_VISITOR_SYNC: sync})
+            stats.append(RequestStats(store))
             try:
-                yield
+                async with stats[0].running():
+                    yield
             finally:
                 await store.aclose()
                 if redis is not None:
@@ -187,6 +191,8 @@ def create_app(settings: ServerSettings) -> Starlette:
                 "conversation": _loggable_id(conversation),
             }
             log.info(orjson.dumps(entry).decode())
+            if entry["fn"] is not None and stats:
+                stats[0].count(name, status)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         """Starlette's own answers (no such route, a method the openapi route lacks) in the

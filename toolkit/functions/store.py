@@ -243,6 +243,17 @@ class ChatStore:
                 .execute()
             )
 
+    async def record_requests(self, rows: list[tuple[str, int, int]]) -> None:
+        """Append (function, status, requests) rows to chat_function_requests in one insert."""
+        await self._run(
+            self._rest.from_("chat_function_requests")
+            .insert(
+                [{"function": f, "status": s, "requests": n} for f, s, n in rows],
+                returning=ReturnMethod.minimal,
+            )
+            .execute()
+        )
+
     async def sync(
         self, conversation_id: str, token_hash: str, since: Since | None, typing_ttl: int
     ) -> dict[str, Any] | None:

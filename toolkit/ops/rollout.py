@@ -46,13 +46,14 @@ accepted without a token until enforcement, then starts a new conversation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 from toolkit.config import DeclaredFlags, database_url
 from toolkit.db.connect import connect
 from toolkit.errors import ToolkitError, UsageError
+from toolkit.ops.request_report import RequestReport, read_requests
 
 __all__ = [
     "DISABLE_BOOTSTRAP",
@@ -191,8 +192,9 @@ select to_regclass('public.chat_access_events') is not null,
                  and attname = 'access_token_hash' and not attisdropped)"""
 
 
-def read_figures(db_url: str, days: int, flags: DeclaredFlags) -> Figures:
-    """Count what `decide` needs, in one short read-only visit to the database."""
+def read_figures(db_url: str, days: int, flags: DeclaredFlags) -> tuple[Figures, RequestReport]:
+    """Count what `decide` needs, and the functions' answers, in one short read-only visit
+    to the database."""
     if days < 1:
         raise UsageError("--days must be at least 1")
     with connect(db_url) as conn:
@@ -204,6 +206,7 @@ def read_figures(db_url: str, days: int, flags: DeclaredFlags) -> Figures:
             )
         counts = conn.execute(_CONVERSATIONS, {"days": days}).fetchone()
         events: dict[str, int] = dict(conn.execute(_EVENTS, {"days": days}).fetchall())
+        requests = read_requests(conn, days)
     unhashed, recent = counts if counts is not None else (0, 0)
     return Figures(
         window_days=days,
@@ -213,7 +216,7 @@ def read_figures(db_url: str, days: int, flags: DeclaredFlags) -> Figures:
         tokenless_accepted=int(events.get("tokenless_accepted", 0)),
         token_issued=int(events.get("token_issued", 0)),
         flags=flags,
-    )
+    ), requests
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,7 @@ class RolloutStatus:
     next_step: NextStep
     database: str
     defaulted: tuple[str, ...]
+    requests: RequestReport = field(default_factory=lambda: RequestReport(recorded=False))
 
     def lines(self) -> list[str]:
         f, step = self.figures, self.next_step
@@ -241,6 +245,7 @@ class RolloutStatus:
             f"  {'token_bootstrapped events':<38} {f.token_bootstrapped}",
             f"  {'tokenless_accepted events':<38} {f.tokenless_accepted}",
             f"  {'token_issued events':<38} {f.token_issued}",
+            *self.requests.lines(),
             f"next step: {step.step} (seed post-cutover step {step.seed_step})",
             f"  why: {step.reason}",
             f"  run: {step.command}",
@@ -265,6 +270,7 @@ class RolloutStatus:
             },
             "flags_defaulted": list(self.defaulted),
             "next_step": asdict(self.next_step),
+            "requests": self.requests.to_json(),
         }
 
 
@@ -272,10 +278,11 @@ def rollout_status(env: Mapping[str, str], days: int = 7) -> RolloutStatus:
     """Read the figures for the database and flags `env` names, and decide."""
     db_url = database_url(env, needed_by="`rollout status`")
     parsed = urlparse(db_url)
-    figures = read_figures(db_url, days, DeclaredFlags.from_env(env))
+    figures, requests = read_figures(db_url, days, DeclaredFlags.from_env(env))
     return RolloutStatus(
         figures=figures,
         next_step=decide(figures),
         database=f"{parsed.hostname}:{parsed.port or 5432}{parsed.path or ''}",
         defaulted=tuple(n for n in FLAG_NAMES if not env.get(n, "").strip()),
+        requests=requests,
     )

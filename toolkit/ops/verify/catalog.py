@@ -45,6 +45,7 @@ _EFFECTS = {
         where has_table_privilege('anon', t, 'INSERT, UPDATE, DELETE, TRUNCATE'))""",
     "20260327061000": """to_regclass('public.chat_team_members') is not null""",
     "20260327070000": _COLUMN.format("public.chat_conversations", "token_revoked_at"),
+    "20260327071000": "to_regclass('public.chat_function_requests') is not null",
 }
 _TOKEN_INDEX = """
 select ic.relname, i.indisunique, pg_get_expr(i.indpred, i.indrelid)
