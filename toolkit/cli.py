@@ -81,6 +81,7 @@ def _stack_up(args: argparse.Namespace) -> int:
         rest_port=args.rest_port,
         functions_port=args.functions_port,
         functions_workers=args.workers,
+        functions_instances=args.functions_instances,
     )
     started = time.monotonic()
     # SIGTERM stops a starting stack as Ctrl-C does: every part started is stopped.
@@ -292,6 +293,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-functions", action="store_true", help="do not start the functions server")
     p.add_argument("--workers", type=int, default=1, help="functions server worker processes")
+    p.add_argument(
+        "--functions-instances",
+        type=int,
+        default=1,
+        metavar="N",
+        help="functions servers behind the gateway, for rolling restarts (default 1)",
+    )
     for name in ("api", "db", "rest", "functions"):
         p.add_argument(
             f"--{name}-port",

@@ -46,6 +46,15 @@ def nginx_conf(state: StackState) -> str:
         'content-type" always;'
     )
     user = "user root root;" if os.geteuid() == 0 else ""
+    # Every functions instance (`functions`, `functions-2`, ...), round-robin. max_fails=0:
+    # a refused connection costs nothing on loopback, and nginx's default (1 failure marks a
+    # server down for 10 s) would still shun a restarted instance while the next one
+    # restarts, leaving no live upstream at all.
+    functions = " ".join(
+        f"server 127.0.0.1:{port} max_fails=0;"
+        for name, port in sorted(state.ports.items())
+        if name.partition("-")[0] == "functions"
+    )
     return f"""# chat-toolkit gateway: Supabase's URL layout; no apikey check, as the CLI's Kong.
 {user}
 worker_processes 1;
@@ -84,7 +93,7 @@ http {{
     default "gateway error";
   }}
   upstream postgrest {{ server 127.0.0.1:{state.ports["rest"]}; keepalive 64; }}
-  upstream functions {{ server 127.0.0.1:{state.ports["functions"]}; keepalive 64; }}
+  upstream functions {{ {functions} keepalive 64; }}
   server {{
     listen 127.0.0.1:{state.ports["api"]};
     error_page 400 404 405 408 411 413 414 494 500 501 502 503 504 505 /__gateway_error;
@@ -96,6 +105,12 @@ http {{
     }}
     location /functions/v1/ {{
       proxy_pass http://functions;
+      # Rolling restarts: a server that stopped accepting (or closed an idle keep-alive
+      # connection as it stopped) is skipped for the next one. Only connection errors, not
+      # timeouts: a stopping server finishes what it accepted, so a request it refused was
+      # never handled, and POSTs may be passed on (a retried first message or message is
+      # idempotent by its clientMessageId anyway).
+      proxy_next_upstream error non_idempotent;
       proxy_read_timeout 150s;
       error_page 502 504 = @functions_down;
       error_page 413 = @too_large;

@@ -41,6 +41,7 @@ __all__ = [
     "PARTS",
     "StackOptions",
     "down",
+    "function_parts",
     "log_tails",
     "status",
     "temporary",
@@ -83,6 +84,8 @@ class StackOptions:
     functions_port: int = 0
     functions_env: dict[str, str] = field(default_factory=dict)
     functions_workers: int = 1
+    functions_instances: int = 1
+    """Functions servers behind the gateway; the 2nd and later are parts `functions-2`, ..."""
 
 
 def up(
@@ -116,6 +119,8 @@ def up(
         for name, port in requested.items()
     }
     ports["rest_admin"] = free_port()
+    for extra in function_parts(options.functions_instances)[1:]:
+        ports[extra] = free_port()
     parts.prepare_directory(directory)
     state = StackState(
         directory=str(directory),
@@ -137,11 +142,19 @@ def up(
     def functions() -> None:
         parts.start_functions(state, options.functions_env, options.functions_workers, record)
 
+    def extra_functions() -> None:
+        for part in function_parts(options.functions_instances)[1:]:
+            parts.start_functions(
+                state, options.functions_env, options.functions_workers, record, part
+            )
+
     def restart_functions() -> None:
         # The functions server reaches PostgREST through the gateway: a new API port
         # is a new SUPABASE_URL for it.
-        _stop(state, "functions")
+        for part in function_parts(options.functions_instances):
+            _stop(state, part)
         start("functions", functions)
+        extra_functions()
 
     try:
         parts.init_postgres(state, found)
@@ -153,7 +166,9 @@ def up(
         progress(f"postgrest   ready on 127.0.0.1:{state.ports['rest']}")
         if options.functions:
             start("functions", functions)
-            progress(f"functions   ready on 127.0.0.1:{state.ports['functions']}")
+            extra_functions()
+            for part in function_parts(options.functions_instances):
+                progress(f"{part:<11} ready on 127.0.0.1:{state.ports[part]}")
         start(
             "nginx",
             lambda: start_gateway(state, found["nginx"], record),
@@ -226,11 +241,26 @@ def _stop(state: StackState, part: str) -> None:
         state.save()
 
 
+def function_parts(instances: int) -> list[str]:
+    """The part (and port) names of `instances` functions servers: functions, functions-2..."""
+    return ["functions", *(f"functions-{i}" for i in range(2, instances + 1))]
+
+
+def _start_order(part: str) -> tuple[int, str]:
+    """Parts in start order; extra functions instances right after the first."""
+    return (PARTS.index(part.partition("-")[0]), part)
+
+
+def _recorded_parts(state: StackState) -> list[str]:
+    """The parts `up` recorded, in start order."""
+    return sorted(state.pids, key=_start_order)
+
+
 def _stop_pid(pid: int, part: str) -> bool:
     """Stop a recorded part if it still runs (True then), and reap it."""
     running = is_ours(pid, part)
     if running:
-        sig, group = _STOP[part]
+        sig, group = _STOP[part.partition("-")[0]]
         terminate(pid, sig, group=group)
     reap(pid)
     return running
@@ -245,7 +275,7 @@ def down(directory: Path, *, quiet: bool = False, state: StackState | None = Non
             return []
         raise StackError(f"no stack in {directory} (nothing to stop)")
     stopped = [
-        part for part in reversed(PARTS) if part in state.pids and _stop_pid(state.pids[part], part)
+        part for part in reversed(_recorded_parts(state)) if _stop_pid(state.pids[part], part)
     ]
     with contextlib.suppress(FileNotFoundError):
         (directory / "state.json").unlink()
@@ -265,8 +295,11 @@ def status(directory: Path) -> list[tuple[str, str, str]]:
         "functions": f"http://127.0.0.1:{state.ports['functions']}/functions/v1",
         "nginx": state.api_url,
     }
+    for part in _recorded_parts(state):
+        if part not in where:
+            where[part] = f"http://127.0.0.1:{state.ports[part]}/functions/v1"
     rows = []
-    for part in PARTS:
+    for part in sorted({*PARTS, *state.pids}, key=_start_order):
         pid = state.pids.get(part)
         if pid is None:
             rows.append((part, "not started", "-"))

@@ -183,15 +183,20 @@ def launch_postgrest(state: StackState, record: Record) -> None:
 
 
 def start_functions(
-    state: StackState, settings: dict[str, str], workers: int, record: Record
+    state: StackState,
+    settings: dict[str, str],
+    workers: int,
+    record: Record,
+    part: str = "functions",
 ) -> None:
-    """The functions server on the `functions` port, with the stack's env plus `settings`."""
+    """The functions server `part` (functions, functions-2, ...) on the port of that name,
+    with the stack's env plus `settings`."""
     serve_functions(
         {**state.env(), **settings},
-        state.ports["functions"],
-        Path(state.directory) / "logs" / "functions.log",
+        state.ports[part],
+        Path(state.directory) / "logs" / f"{part}.log",
         workers=workers,
-        record=lambda pid: record("functions", pid),
+        record=lambda pid: record(part, pid),
     )
 
 

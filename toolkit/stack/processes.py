@@ -199,7 +199,8 @@ def is_ours(pid: int, part: str) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return False
-    return not _zombie(pid) and _PROGRAMS[part] in cmdline
+    # An extra functions instance is the part `functions-2`, ... : the same program.
+    return not _zombie(pid) and _PROGRAMS[part.partition("-")[0]] in cmdline
 
 
 def terminate(pid: int, sig: int = signal.SIGTERM, *, group: bool = True) -> None:

@@ -14,13 +14,14 @@ from pathlib import Path
 import redis
 
 from toolkit.errors import StackError
-from toolkit.stack.parts import launch_postgrest, serve_functions
+from toolkit.stack.parts import launch_postgrest, serve_functions, start_functions
 from toolkit.stack.processes import free_port, launch, reap, terminate, wait_ready
 from toolkit.stack.state import StackState
 
 __all__ = [
     "free_port",
     "kill_part",
+    "restart_functions",
     "restart_postgrest",
     "serve_functions",
     "start_redis",
@@ -40,6 +41,15 @@ def kill_part(state: StackState, part: str) -> None:
 def restart_postgrest(state: StackState) -> None:
     """Start PostgREST again from the stack's config, recorded for `down`; return once ready."""
     launch_postgrest(state, state.record)
+
+
+def restart_functions(
+    state: StackState, part: str, settings: dict[str, str], workers: int = 1
+) -> None:
+    """Rolling restart of one functions instance: SIGTERM (it stops accepting, finishes
+    what it accepted, exits), then the same server again on the same port, once ready."""
+    terminate(state.pids.pop(part))
+    start_functions(state, settings, workers, state.record, part)
 
 
 def stop_functions(proc: subprocess.Popen[bytes]) -> None:
