@@ -105,12 +105,15 @@ def test_another_visitor_with_the_same_client_message_id_gets_its_own_conversati
     assert (stolen.status_code, stolen.json()) == (403, FORBIDDEN)
 
 
-def test_a_short_client_message_id_on_a_first_message_is_refused(target: Target) -> None:
-    """A guessable key would make visitorId + key a way to a token: 400, nothing stored."""
-    response = _first(target, f"visitor-{uuid.uuid4()}", "msg-1")
-    assert response.status_code == 400
-    assert response.json() == {
-        "error": "clientMessageId of a first message must have at least 32 characters "
-        "(send a random UUID)",
-        "code": "invalid_request",
-    }
+def test_a_short_client_message_id_is_no_creation_key(
+    http: httpx.Client, target: Target, db: psycopg.Connection
+) -> None:
+    """Under 32 characters the key is guessable: such a first message is not deduplicated
+    and its token is random, so a resend under the visitorId never gets the first token."""
+    visitor = f"visitor-{uuid.uuid4()}"
+    one, two = (_first(target, visitor, "msg-1").json() for _ in range(2))
+    assert one["conversationId"] != two["conversationId"]
+    assert one["conversationToken"] != two["conversationToken"]
+    assert _counts(db, visitor) == (2, 2)
+    stolen = _sync(http, target, one["conversationId"], two["conversationToken"])
+    assert (stolen.status_code, stolen.json()) == (403, FORBIDDEN)

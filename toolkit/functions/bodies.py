@@ -20,9 +20,6 @@ __all__ = ["MessageRequest", "SyncRequest", "parse_json_object", "parse_message"
 
 MAX_MESSAGE_CHARS = 4000
 MAX_VISITOR_ID_CHARS = 128
-# A random UUID (36 characters, 122 random bits) or token_urlsafe(24) (32 characters) is
-# long enough; counters and timestamps are not.
-MIN_FIRST_MESSAGE_KEY_CHARS = 32
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -62,17 +59,6 @@ def parse_message(data: dict[str, Any]) -> MessageRequest:
         raise InvalidRequest("visitorEmail is not a valid email address")
     conversation_id = _uuid(data, "conversationId")
     client_message_id = _text(data, "clientMessageId", max_chars=128)
-    if (
-        conversation_id is None
-        and client_message_id is not None
-        and len(client_message_id) < MIN_FIRST_MESSAGE_KEY_CHARS
-    ):
-        # A retried first message gets its token back on visitorId + clientMessageId
-        # (CONTRACT §4), so that key must be as hard to guess as a secret.
-        raise InvalidRequest(
-            f"clientMessageId of a first message must have at least "
-            f"{MIN_FIRST_MESSAGE_KEY_CHARS} characters (send a random UUID)"
-        )
     return MessageRequest(
         visitor_id=_visitor_id(data, required=True),  # type: ignore[arg-type]
         message=message,  # type: ignore[arg-type]

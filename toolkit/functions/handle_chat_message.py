@@ -28,6 +28,9 @@ ESCALATION_NOTICE = (
 # A visitor message into a resolved or closed conversation reopens it in place (README,
 # "Reopen"): assigned, it goes back to the team as escalated; unassigned, to active.
 CLOSED_STATUSES = ("resolved", "closed")
+# A first message's clientMessageId keys its conversation (and its token) only when it is
+# as hard to guess as a random UUID (36 characters, 122 random bits) or token_urlsafe(24).
+MIN_FIRST_MESSAGE_KEY_CHARS = 32
 REOPEN_NOTICE = "The visitor wrote again: this conversation is open again."
 REOPEN_REASON = "visitor wrote again after the conversation was closed"
 
@@ -104,9 +107,13 @@ async def _create(
 
     With a clientMessageId the token is derived (tokens.first_message_token), so every try
     carries the same one; a conversation whose hash no longer matches it (revoked) is the
-    same 403 as a wrong token. Without one, a random token and no deduplication.
+    same 403 as a wrong token. Without one, or with one shorter than
+    MIN_FIRST_MESSAGE_KEY_CHARS, a random token and no deduplication.
     """
     cmid = request.client_message_id
+    if cmid is not None and len(cmid) < MIN_FIRST_MESSAGE_KEY_CHARS:
+        # Guessable: as a creation key it would make visitorId + a guess a way to a token.
+        cmid = None
     token = (
         mint_token()
         if cmid is None
