@@ -156,7 +156,13 @@ def openapi_document() -> dict[str, Any]:
                     "nullable": True,
                     "description": "An email address of at most 254 characters after trimming",
                 },
-                "clientMessageId": _text(128),
+                "clientMessageId": {
+                    **_text(128),
+                    "description": "Idempotency key: the same key twice stores one message. "
+                    "Without conversationId and with at least 32 characters (a random "
+                    "UUID) it also keys the new conversation: a retry gets the same "
+                    "conversation and token",
+                },
             },
         },
         "MessageResponse": {
