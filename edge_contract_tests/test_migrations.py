@@ -52,6 +52,17 @@ EFFECTS = {
     "20260327060000": """select
       not has_table_privilege('anon', 'public.chat_messages', 'insert, update, delete, truncate'),
       not has_table_privilege('anon', 'public.team_typing_indicators', 'select')""",
+    "20260327062000": "select to_regclass('public.chat_sync_epoch') is not null",
+    "20260327062100": """select to_regprocedure('public.chat_visitor_sync_v2(uuid, text,
+        pg_snapshot, uuid, xid8, uuid, timestamptz, timestamptz, uuid, integer, integer,
+        integer)') is not null""",
+    "20260327062200": """select
+      exists (select from pg_trigger where tgname = 'team_typing_indicators_stamp'),
+      to_regprocedure('public.team_typing_indicators_stamp()') is not null""",
+    "20260327062300": """select
+      exists (select from pg_trigger where tgname = 'chat_messages_notify_visitor'),
+      exists (select from pg_trigger where tgname = 'team_typing_indicators_notify_delete'),
+      to_regprocedure('public.chat_visitor_notify()') is not null""",
 }
 HISTORY = "select version, name, statements from supabase_migrations.schema_migrations"
 

@@ -145,8 +145,16 @@ def _chat(args: argparse.Namespace) -> int:
 
     if not args.interval >= 0.1:
         raise ToolkitError("--interval must be at least 0.1 seconds")
+    if not 0 <= args.wait <= 25:
+        raise ToolkitError("--wait must be from 0 to 25 seconds (0 polls every --interval)")
     target = Target.from_env(load_environment(args.env_file), service_role=False)
-    return run_chat(target, args.session, visitor_id=args.visitor_id, interval=args.interval)
+    return run_chat(
+        target,
+        args.session,
+        visitor_id=args.visitor_id,
+        interval=args.interval,
+        wait=args.wait,
+    )
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -318,7 +326,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--visitor-id", metavar="ID", help="visitor id (default: stored or new)")
     p.add_argument(
-        "--interval", type=float, default=2.0, metavar="S", help="seconds between syncs (default 2)"
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds between syncs when not long-polling (default 2)",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="long-poll: seconds the server may hold each sync (default 20; 0 polls)",
     )
     p.set_defaults(run=_chat)
 

@@ -84,6 +84,13 @@ def _url(env: Env, name: str, default: str | None = None) -> str:
     return value.rstrip("/")
 
 
+def _db_url(env: Env) -> str | None:
+    db_url = env.get("SUPABASE_DB_URL", "").strip() or None
+    if db_url is not None and urlparse(db_url).scheme not in ("postgres", "postgresql"):
+        raise ConfigError("SUPABASE_DB_URL is not a postgresql:// URL")
+    return db_url
+
+
 def flag(env: Env, name: str, default: bool) -> bool:
     """A boolean setting: true/false, 1/0, yes/no, on/off; anything else names the variable."""
     raw = env.get(name, "").strip().lower()
@@ -161,9 +168,7 @@ class Target:
     def from_env(cls, env: Env, *, service_role: bool = True) -> Target:
         """Read the target; `service_role=False` for visitor-only commands (`chat`)."""
         url = _url(env, "SUPABASE_URL")
-        db_url = env.get("SUPABASE_DB_URL", "").strip() or None
-        if db_url is not None and urlparse(db_url).scheme not in ("postgres", "postgresql"):
-            raise ConfigError("SUPABASE_DB_URL is not a postgresql:// URL")
+        db_url = _db_url(env)
         return cls(
             url=url,
             anon_key=_require(env, "SUPABASE_ANON_KEY"),
@@ -212,6 +217,10 @@ class ServerSettings:
     rate_token_failures: Rate = _FAILURE_RATE
     rate_new_conversations: Rate = _CREATION_RATE
     trusted_proxies: tuple[Network, ...] = _LOOPBACK
+    db_url: str | None = None
+    """Long-poll wake-ups (LISTEN); without it `wait` is answered at once."""
+    cursor_secret: str = ""
+    """Seals sync cursors: CHAT_CURSOR_KEY, else the service-role key."""
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
@@ -235,9 +244,16 @@ class ServerSettings:
         if faq_file is not None and not Path(faq_file).is_file():
             raise ConfigError(f"CHAT_FAQ_FILE={faq_file!r} does not exist")
         defaults = cls(supabase_url="", service_role_key="", jwt_secret=None)
+        service_role_key = _require(env, "SUPABASE_SERVICE_ROLE_KEY")
+        cursor_key = env.get("CHAT_CURSOR_KEY", "").strip()
+        if cursor_key and len(cursor_key) < 32:
+            raise ConfigError(
+                "CHAT_CURSOR_KEY must be at least 32 characters "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
         return cls(
             supabase_url=_url(env, "SUPABASE_URL"),
-            service_role_key=_require(env, "SUPABASE_SERVICE_ROLE_KEY"),
+            service_role_key=service_role_key,
             jwt_secret=jwt_secret,
             verify_jwt=verify_jwt,
             enforce_token=flag(env, "ENFORCE_VISITOR_CONVERSATION_TOKEN", False),
@@ -271,4 +287,6 @@ class ServerSettings:
                 env, "CHAT_RATE_NEW_CONVERSATIONS", defaults.rate_new_conversations
             ),
             trusted_proxies=_networks(env, "CHAT_TRUSTED_PROXIES", defaults.trusted_proxies),
+            db_url=_db_url(env),
+            cursor_secret=cursor_key or service_role_key,
         )

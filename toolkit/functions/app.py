@@ -30,7 +30,9 @@ from toolkit.errors import (
 )
 from toolkit.functions.bodies import parse_json_object, parse_message, parse_sync
 from toolkit.functions.chat_visitor_sync import SyncPolicy, chat_visitor_sync
+from toolkit.functions.cursor import CursorSeal
 from toolkit.functions.handle_chat_message import MessagePolicy, handle_chat_message
+from toolkit.functions.listener import Listener, on_shutdown_signal
 from toolkit.functions.openapi import openapi_document
 from toolkit.functions.ratelimit import Limiter, client_ip
 from toolkit.functions.responders import build_responder
@@ -65,10 +67,19 @@ def create_app(settings: ServerSettings) -> Starlette:
         store = ChatStore(
             settings.supabase_url, settings.service_role_key, timeout=settings.rest_timeout
         )
+        # Long-poll wake-ups: one LISTEN connection per worker, when there is a database URL.
+        listener = Listener(settings.db_url) if settings.db_url else None
+        if listener is not None:
+            listener.start()
+            on_shutdown_signal(listener.close)
         async with httpx.AsyncClient() as responder_client:
             responder = build_responder(settings, responder_client)
             message_policy = MessagePolicy(enforce_token=settings.enforce_token)
-            sync_policy = SyncPolicy(settings.allow_bootstrap, settings.typing_ttl_seconds)
+            sync_policy = SyncPolicy(
+                settings.allow_bootstrap,
+                settings.typing_ttl_seconds,
+                CursorSeal(settings.cursor_secret),
+            )
 
             async def message(data: dict[str, Any], ip: str) -> dict[str, Any]:
                 request = parse_message(data)
@@ -80,12 +91,14 @@ def create_app(settings: ServerSettings) -> Starlette:
                 request = parse_sync(data)
                 if limiter is not None:
                     limiter.sync(request.conversation_id, ip)
-                return await chat_visitor_sync(request, store, sync_policy)
+                return await chat_visitor_sync(request, store, sync_policy, listener)
 
             handlers.update({"handle-chat-message": message, "chat-visitor-sync": sync})
             try:
                 yield
             finally:
+                if listener is not None:
+                    await listener.aclose()
                 await store.aclose()
 
     async def openapi(request: Request) -> Response:

@@ -255,6 +255,7 @@ async def _clients(
                 http=http,
                 visitor_id=f"soak-{run_id}-{i}",
                 interval=options.interval,
+                wait=0,  # the soak models visitors polling every `interval`
             )
             visitors.append(Visitor(i, client))
         yield visitors
