@@ -168,10 +168,13 @@ def _bench(args: argparse.Namespace) -> int:
         ) from None
     if args.duration < 1 or min(concurrency) < 1:
         raise ToolkitError("--duration and --concurrency must be at least 1")
+    if args.delivery_visitors < 1:
+        raise ToolkitError("--delivery-visitors must be at least 1")
     options = bench.BenchOptions(
         duration=args.duration,
         concurrency=concurrency,
         workers=args.workers or bench.BenchOptions().workers,
+        delivery_visitors=args.delivery_visitors,
     )
     report = bench.run_bench(options, progress=_say)
     _say("")
@@ -299,6 +302,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=int, default=0, help="functions server workers (default: one per core)"
     )
+    p.add_argument(
+        "--delivery-visitors",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="visitors connected while delivery is timed, polling and long-polling (default 1000)",
+    )
     p.set_defaults(run=_bench)
 
     p = commands.add_parser("serve", help="serve the two edge functions at /functions/v1")
@@ -335,9 +345,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wait",
         type=float,
-        default=20.0,
+        default=25.0,
         metavar="S",
-        help="long-poll: seconds the server may hold each sync (default 20; 0 polls)",
+        help="long-poll: seconds the server may hold each sync (default 25; 0 polls)",
     )
     p.set_defaults(run=_chat)
 
