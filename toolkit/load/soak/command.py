@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=SoakOptions.duration, help="seconds")
     parser.add_argument("--interval", type=float, default=SoakOptions.interval, help="poll, s")
     parser.add_argument(
+        "--wait", type=float, default=SoakOptions.wait, help="long-poll, s (0: poll)"
+    )
+    parser.add_argument(
         "--message-every", type=float, default=SoakOptions.message_every, help="mean s"
     )
     parser.add_argument("--json", type=Path, help="also write the report to this file")
@@ -88,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             visitors=args.visitors,
             duration=args.duration,
             interval=args.interval,
+            wait=args.wait,
             message_every=args.message_every,
             seed=args.seed,
         )
