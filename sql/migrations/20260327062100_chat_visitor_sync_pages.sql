@@ -13,9 +13,9 @@
 -- delivered whole); the functions fold that into the next cursor, and a transaction cut in
 -- the middle comes back as p_marker_xid / p_marker_id and is finished first. Without a
 -- snapshot the answer is the newest page (optionally only messages at or after p_since,
--- or older than p_before_at/p_before_id), and `oldest` says where the next older page
--- starts. The extra fields under `sync` are for the functions only; they never reach a
--- visitor.
+-- or older than p_before_at/p_before_id); its first (oldest) message is where the next
+-- older page starts. The extra fields under `sync` are for the functions only; they never
+-- reach a visitor.
 --
 -- A snapshot from another database (p_epoch differs from chat_sync_epoch) or from this
 -- one before a restore (its xmax lies beyond the current one) is answered as a full
@@ -42,7 +42,10 @@ security invoker
 set search_path = ''
 as $$
 -- Two statements, one per index: a single query serving both ways of reading gets a
--- generic plan that scans the whole conversation.
+-- generic plan that scans the whole conversation. The visitor-safe fields of a message are
+-- spelled out in both (the same five as chat_visitor_message; sql/tests/06 holds them to
+-- it): calling that function per row cost ~50 us each, because a function with its own
+-- search_path is never inlined and sets and restores the setting on every call.
 declare
   reader pg_snapshot := pg_current_snapshot();
   epoch uuid;
@@ -74,7 +77,13 @@ begin
 
   if p_snapshot is not null and not resync then
     with candidates as (
-      select m.sync_xid, m.id, m.created_at, public.chat_visitor_message(m) as message,
+      select m.sync_xid, m.id, m.created_at,
+             jsonb_build_object(
+               'id', m.id,
+               'senderType', m.sender_type,
+               'senderName', m.sender_name,
+               'text', m.message_text,
+               'createdAt', m.created_at) as message,
              coalesce(m.sync_xid = p_marker_xid, false) as resumed
         from public.chat_messages m
        where m.conversation_id = p_conversation_id
@@ -108,7 +117,13 @@ begin
       from kept k;
   else
     with candidates as (
-      select m.id, m.created_at, public.chat_visitor_message(m) as message
+      select m.id, m.created_at,
+             jsonb_build_object(
+               'id', m.id,
+               'senderType', m.sender_type,
+               'senderName', m.sender_name,
+               'text', m.message_text,
+               'createdAt', m.created_at) as message
         from public.chat_messages m
        where m.conversation_id = p_conversation_id
          and m.created_at >= coalesce(p_since, '-infinity')
@@ -130,9 +145,7 @@ begin
     select jsonb_build_object(
              'messages', coalesce(
                jsonb_agg(k.message order by k.created_at, k.id) filter (where k.kept), '[]'),
-             'hasMore', coalesce(bool_or(not k.kept), false),
-             'oldest', (array_agg(jsonb_build_object('at', k.created_at, 'id', k.id)
-                        order by k.n desc) filter (where k.kept))[1])
+             'hasMore', coalesce(bool_or(not k.kept), false))
       into page
       from kept k;
   end if;
@@ -157,7 +170,6 @@ begin
       'epoch', epoch,
       'resync', resync,
       'cut', page -> 'cut',
-      'oldest', page -> 'oldest',
       'typingExpiresIn', typing_expires_in));
 end
 $$;

@@ -3,7 +3,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(23);
+select plan(25);
 
 select is(
   (select proconfig from pg_proc where oid = 'public.chat_visitor_sync_v2(uuid, text,
@@ -77,6 +77,19 @@ select is(
     '00000000-0000-4000-8000-0000000fb001', repeat('e', 64), p_max_bytes => 1) -> 'messages'),
   1,
   'p_max_bytes bounds the page, but one message always comes'
+);
+select is(
+  (select array_agg(k order by k) from jsonb_object_keys(public.chat_visitor_sync_v2(
+     '00000000-0000-4000-8000-0000000fb001', repeat('e', 64)) #> '{messages,0}') k),
+  array['createdAt', 'id', 'senderName', 'senderType', 'text'],
+  'a page exposes exactly the visitor-safe fields of a message'
+);
+select is(
+  (select array_agg(k order by k) from jsonb_object_keys(public.chat_visitor_sync_v2(
+     '00000000-0000-4000-8000-0000000fb001', repeat('e', 64),
+     p_snapshot => pg_current_snapshot()) #> '{messages,0}') k),
+  array['createdAt', 'id', 'senderName', 'senderType', 'text'],
+  'an incremental answer exposes exactly the visitor-safe fields of a message'
 );
 select is(
   array(select m ->> 'text' from jsonb_array_elements(public.chat_visitor_sync_v2(

@@ -112,12 +112,13 @@ def _answer(
     sync = raw.pop("sync")
     resync = start.resync or sync["resync"] is True
     answer = {**raw, "cursor": None, "before": None}
+    seen = None if resync else start.read.snapshot  # None: a page of history, newest first
     if request.before is None:
         reader = Snapshot.parse(sync["snapshot"])
-        if start.read.snapshot is not None and not resync:
+        if seen is not None:
             cut = sync["cut"]
             snapshot, marker = advance(
-                start.read.snapshot,
+                seen,
                 start.read.marker,
                 reader,
                 Cut(int(cut["xid"]), cut["id"], cut["complete"]) if raw["hasMore"] else None,
@@ -126,10 +127,10 @@ def _answer(
             snapshot, marker = reader.trimmed(), None
         cursor = Cursor(sync["epoch"], snapshot, marker, _state(raw))
         answer["cursor"] = seal.seal(cursor, request.conversation_id)
-    oldest = sync["oldest"]
-    if raw["hasMore"] and oldest is not None:
+    if raw["hasMore"] and seen is None:  # older messages wait before its oldest one
+        oldest = raw["messages"][0]
         answer["before"] = encode_before(
-            Position(datetime.fromisoformat(oldest["at"]), oldest["id"])
+            Position(datetime.fromisoformat(oldest["createdAt"]), oldest["id"])
         )
     if resync:
         answer["resync"] = True
