@@ -87,7 +87,7 @@ def _scale_rows(report: dict[str, Any]) -> list[tuple[str, Any, str, bool | None
             "<= 250, >= 1,000 vis.",
             enough and at_most(longpoll["p99"], 250),
         ),
-        ("polling delivery p50 / p99 ms", f"{poll['p50']} / {poll['p99']}", "comparison", True),
+        ("polling delivery p50 / p99 ms", f"{poll['p50']} / {poll['p99']}", "for comparison", None),
         (
             "idle long-poll requests/visitor/min",
             idle["longpoll"],

@@ -45,6 +45,10 @@ class Delivery:
     window_s: float = 0.0
     errors: int = 0
     written: int = 0
+    insert_ms: list[float] = field(default_factory=list)
+    """How long each team insert took to commit: the database's share of latency."""
+    loop_lag_ms: list[float] = field(default_factory=list)
+    """How late this client's event loop woke up (50 ms ticks): its own share of latency."""
 
     def summary(self) -> dict[str, Any]:
         idle_minutes = self.idle_visitors * self.window_s / 60
@@ -54,6 +58,8 @@ class Delivery:
             "delivered": len(self.latencies_ms),
             "written": self.written,
             "errors": self.errors,
+            "insert_ms_p99": _round(percentile(self.insert_ms, 99)),
+            "loadgen_loop_lag_ms_p99": _round(percentile(self.loop_lag_ms, 99)),
             "idle_requests_per_visitor_minute": (
                 round(self.idle_requests / idle_minutes, 2) if idle_minutes else None
             ),
@@ -156,9 +162,16 @@ async def measure_delivery(
                 if mode == "poll":
                     await asyncio.sleep(interval)
 
+        async def lag() -> None:
+            while not stop.is_set():
+                expected = loop.time() + 0.05
+                await asyncio.sleep(0.05)
+                result.loop_lag_ms.append(max(0.0, loop.time() - expected) * 1000)
+
         tasks = [
             asyncio.create_task(visitor(i, rng.uniform(0, ramp))) for i in range(len(visitors))
         ]
+        tasks.append(asyncio.create_task(lag()))
         await asyncio.sleep(ramp + 1)
         opened = loop.time()
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as team:
@@ -172,6 +185,7 @@ async def measure_delivery(
                     "values (%s, %s, 'team', 'scale delivery')",
                     (message_id, visitors[i].conversation_id),
                 )
+                result.insert_ms.append((loop.time() - written[message_id]) * 1000)
                 await asyncio.sleep(max(0.0, every - (loop.time() - written[message_id])))
         closed = loop.time()
         await asyncio.sleep(min(2.0, wait) if mode == "longpoll" else interval + 1)
