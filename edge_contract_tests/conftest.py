@@ -7,21 +7,27 @@ set, a session fixture starts an embedded stack and always tears it down.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from supabase import Client, create_client
 
+from edge_contract_tests.helpers import reload_schema_cache
+from toolkit import stack
 from toolkit.config import Target
-from toolkit.stack import lifecycle as stack
+from toolkit.db.migrations import discover, migrate
+from toolkit.stack import testing
+
+TEAM_ACCESS_VERSION = "20260327061000"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,7 +45,7 @@ def embedded() -> bool:
 
 
 @pytest.fixture(scope="session")
-def target(embedded: bool) -> Iterator[Target]:
+def target(embedded: bool, request: pytest.FixtureRequest) -> Iterator[Target]:
     """The project under test: the environment's, or a fresh migrated embedded stack."""
     if not embedded:
         yield Target.from_env(os.environ)
@@ -48,13 +54,40 @@ def target(embedded: bool) -> Iterator[Target]:
     # from one address. test_rate_limits.py covers them on servers of its own.
     with stack.temporary(functions_env={"CHAT_RATE_LIMITS": "off"}) as state:
         yield Target.from_env(state.env())
+        show_log_tails_if_failed(request, state)
 
 
 @pytest.fixture(scope="session")
-def baseline_target() -> Iterator[Target]:
+def baseline_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """Always embedded: the pre-cutover schema, where anon can read every visitor's chat."""
     with stack.temporary(baseline_only=True, functions=False) as state:
         yield Target.from_env(state.env())
+        show_log_tails_if_failed(request, state)
+
+
+@pytest.fixture(scope="session")
+def pre_team_access_target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """Always embedded: migrated up to, not including, the team-access migration. The anon
+    leak is closed there, but the baseline's `using (true)` team policies still let every
+    signed-in user through."""
+    with stack.temporary(baseline_only=True, functions=False) as state:
+        earlier = [m for m in discover() if m.version < TEAM_ACCESS_VERSION]
+        migrate(state.db_url, migrations=earlier)
+        target = Target.from_env(state.env())
+        reload_schema_cache(target)
+        yield target
+        show_log_tails_if_failed(request, state)
+
+
+def show_log_tails_if_failed(request: pytest.FixtureRequest, state: stack.StackState) -> None:
+    """A session with failures prints each part's log tail before its stack folder is
+    removed (as PostgREST's test harness does), past pytest's output capture."""
+    if not request.session.testsfailed:
+        return
+    tails = stack.log_tails(Path(state.directory))
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        sys.stderr.write(f"\n{tails}")
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +144,7 @@ def serve(target: Target) -> Iterator[Callable[..., str]]:
     def start(**settings: str) -> str:
         key = frozenset(settings.items())
         if key not in running:
-            port = stack.free_port()
+            port = testing.free_port()
             env = {
                 "SUPABASE_URL": target.url,
                 "SUPABASE_SERVICE_ROLE_KEY": target.service_role_key,
@@ -119,23 +152,11 @@ def serve(target: Target) -> Iterator[Callable[..., str]]:
                 "CHAT_RATE_LIMITS": "off",
                 **settings,
             }
-            processes.append(stack.serve_functions(env, port, logs / f"serve-{port}.log"))
+            processes.append(testing.serve_functions(env, port, logs / f"serve-{port}.log"))
             running[key] = f"http://127.0.0.1:{port}/functions/v1"
         return running[key]
 
     yield start
     for proc in processes:
-        stack.stop_functions(proc)
+        testing.stop_functions(proc)
     shutil.rmtree(logs, ignore_errors=True)
-
-
-def call(
-    http: httpx.Client, functions_url: str, name: str, body: Any, key: str | None
-) -> httpx.Response:
-    """POST a JSON body to a function, as supabase-js's functions.invoke does."""
-    return http.post(f"{functions_url}/{name}", json=body, headers=auth_headers(key))
-
-
-def auth_headers(key: str | None) -> dict[str, str]:
-    """The headers supabase-js / supabase-py send with a key (none for a keyless request)."""
-    return {"apikey": key, "Authorization": f"Bearer {key}"} if key else {}

@@ -8,9 +8,8 @@ import pytest
 from postgrest.exceptions import APIError
 from supabase import Client
 
+from edge_contract_tests.helpers import auth_headers, one_row
 from toolkit.config import Target
-
-from .conftest import auth_headers
 
 TABLES = ("chat_conversations", "chat_messages")
 PERMISSION_DENIED = "42501"
@@ -84,9 +83,9 @@ def test_supabase_py_service_select_returns_rows(service_client: Client) -> None
 @pytest.mark.parametrize("table", TABLES)
 def test_catalog_anon_has_no_select(db: psycopg.Connection, table: str) -> None:
     """has_table_privilege('anon', t, 'SELECT') is false for both chat tables."""
-    (allowed,) = db.execute(
-        "select has_table_privilege('anon', %s, 'SELECT')", (f"public.{table}",)
-    ).fetchone()
+    (allowed,) = one_row(
+        db, "select has_table_privilege('anon', %s, 'SELECT')", (f"public.{table}",)
+    )
     assert allowed is False
 
 
@@ -102,15 +101,17 @@ def test_catalog_visitor_read_policies_gone(db: psycopg.Connection) -> None:
 
 def test_catalog_token_column_and_unique_partial_index(db: psycopg.Connection) -> None:
     """access_token_hash exists, with a unique index restricted to non-null hashes."""
-    (column_type,) = db.execute(
+    (column_type,) = one_row(
+        db,
         "select data_type from information_schema.columns where table_schema = 'public' "
-        "and table_name = 'chat_conversations' and column_name = 'access_token_hash'"
-    ).fetchone()
+        "and table_name = 'chat_conversations' and column_name = 'access_token_hash'",
+    )
     assert column_type == "text"
-    (definition,) = db.execute(
+    (definition,) = one_row(
+        db,
         "select indexdef from pg_indexes where schemaname = 'public' "
-        "and indexname = 'idx_chat_conversations_access_token_hash_unique'"
-    ).fetchone()
+        "and indexname = 'idx_chat_conversations_access_token_hash_unique'",
+    )
     assert definition.startswith("CREATE UNIQUE INDEX")
     assert "WHERE (access_token_hash IS NOT NULL)" in definition
 

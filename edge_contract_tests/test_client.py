@@ -18,12 +18,18 @@ import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import (
+    URL_SAFE,
+    legacy_conversation,
+    one_row,
+    open_conversation,
+    set_typing,
+    stored_hash,
+    team_message,
+)
 from toolkit.client import Session, SessionStore, Update, VisitorClient
 from toolkit.config import Target
 from toolkit.errors import TokenRequired
-
-from .test_functions_sync import set_typing, team_message
-from .test_functions_tokens import URL_SAFE, legacy_conversation, start, stored_hash
 
 pytestmark = pytest.mark.writes
 
@@ -202,7 +208,11 @@ def test_wrong_token_403_clears_the_session_and_next_send_starts_anew(
 
 
 def test_enforced_401_clears_a_tokenless_session(
-    tmp_path: Path, target: Target, serve, db: psycopg.Connection, http: httpx.Client
+    tmp_path: Path,
+    target: Target,
+    serve: Callable[..., str],
+    db: psycopg.Connection,
+    http: httpx.Client,
 ) -> None:
     """With tokens enforced, a tokenless session gets 401 token_required and is cleared."""
     enforced = serve(ENFORCE_VISITOR_CONVERSATION_TOKEN="true")
@@ -219,7 +229,7 @@ def test_enforced_401_clears_a_tokenless_session(
     assert cleared is None
     assert stored_hash(db, cid) is None
     assert again.new_conversation is True and again.conversation_id != cid
-    hashed = start(http, target)
+    hashed = open_conversation(http, target)
     tokenless = new_store(
         tmp_path / "other", Session(hashed["conversationId"]), hashed["visitorId"]
     )
@@ -268,10 +278,11 @@ def test_retry_with_the_same_client_message_id_stores_one_message(
     one, two = using_client(target, store, steps)
     assert one.message_id == two.message_id and one.client_message_id == "cm-1"
     assert two.reply is None
-    (count,) = db.execute(
+    (count,) = one_row(
+        db,
         "select count(*) from chat_messages where conversation_id = %s and message_text = %s",
         (one.conversation_id, "retry me"),
-    ).fetchone()
+    )
     assert count == 1
 
 
@@ -321,7 +332,9 @@ def chat_env(target: Target) -> dict[str, str]:
     }
 
 
-def run_chat(target: Target, cwd: Path, session: Path, text: str) -> subprocess.CompletedProcess:
+def run_chat(
+    target: Target, cwd: Path, session: Path, text: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -363,6 +376,7 @@ def test_chat_command_sends_shows_the_reply_and_resumes(
     ).json()
     reply = body["messages"][1]["text"]
     assert lines(first.stdout) == [
+        f"chat: {target.functions_url}",
         "* new visitor: type a message and press Enter to start a conversation",
         f"* session file: {session_file}; Ctrl-D or Ctrl-C quits",
         f"* started conversation {cid}",
@@ -375,6 +389,7 @@ def test_chat_command_sends_shows_the_reply_and_resumes(
     second = run_chat(target, tmp_path, session_file, "again\n")
     assert (second.returncode, second.stderr) == (0, "")
     assert lines(second.stdout) == [
+        f"chat: {target.functions_url}",
         f"* resuming conversation {cid}",
         f"* session file: {session_file}; Ctrl-D or Ctrl-C quits",
         "You: hello",
@@ -392,7 +407,7 @@ def test_chat_command_loads_older_history_on_request(
 ) -> None:
     """Resuming a conversation of 152 messages shows the newest 100 and a hint; `/older`
     prints the other 52 and is never sent as a message."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     team_messages(http, target, conv["conversationId"], 150)
     session_file = tmp_path / "chat.json"
     SessionStore(session_file).save(Session(conv["conversationId"], conv["conversationToken"]))
@@ -429,8 +444,9 @@ def test_chat_command_ctrl_c_exits_cleanly(tmp_path: Path, target: Target) -> No
     )
     try:
         assert proc.stdout is not None
-        banner = [proc.stdout.readline(), proc.stdout.readline()]
-        assert banner[1].startswith("* session file:")
+        banner = [proc.stdout.readline() for _ in range(3)]
+        assert banner[0] == f"chat: {target.functions_url}\n"
+        assert banner[2].startswith("* session file:")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
@@ -439,3 +455,36 @@ def test_chat_command_ctrl_c_exits_cleanly(tmp_path: Path, target: Target) -> No
             proc.communicate()
     assert (proc.returncode, err) == (0, "")
     assert out == "\n* bye\n"
+
+
+def test_chat_command_prints_control_characters_escaped(
+    tmp_path: Path, target: Target, http: httpx.Client
+) -> None:
+    """Escape sequences in message text and sender names (ESC, CSI as ESC [ and as U+009B,
+    BEL, CR, tab) are printed as \\xNN, so they cannot act on the developer's terminal;
+    newlines still break lines."""
+    session_file = tmp_path / "chat.json"
+    first = run_chat(target, tmp_path, session_file, "wipe \x1b[2J\x1b[3J here\n")
+    assert first.returncode == 0
+    session = SessionStore(session_file).load()
+    assert session is not None
+    http.post(
+        f"{target.url}/rest/v1/chat_messages",
+        json={
+            "conversation_id": session.conversation_id,
+            "sender_type": "team",
+            "sender_name": "\x1b]0;owned\x07Dana",
+            "message_text": "\x9b31mred\rover\ttab\nsecond line",
+        },
+        headers={
+            "apikey": target.service_role_key,
+            "Authorization": f"Bearer {target.service_role_key}",
+        },
+    ).raise_for_status()
+    second = run_chat(target, tmp_path, session_file, "")
+    assert second.returncode == 0
+    for out in (first.stdout, second.stdout):
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out)
+    assert "You: wipe \\x1b[2J\\x1b[3J here" in lines(first.stdout)
+    assert "\\x1b]0;owned\\x07Dana (team): \\x9b31mred\\x0dover\\x09tab" in lines(second.stdout)
+    assert "        second line" in lines(second.stdout)

@@ -16,7 +16,6 @@ import shlex
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +25,14 @@ import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import auth_headers, open_conversation
+from toolkit import stack
 from toolkit.client import SessionStore, VisitorClient
 from toolkit.config import Target
-from toolkit.load.soak import SoakOptions, soak
-from toolkit.stack import lifecycle as stack
-
-from .conftest import auth_headers
+from toolkit.load.soak import SoakOptions
+from toolkit.load.soak.simulation import soak
+from toolkit.stack import testing
+from toolkit.stack.parts import PG_BIN
 
 pytestmark = pytest.mark.embedded
 
@@ -62,7 +63,7 @@ class Rig:
 
     def serve(self) -> None:
         log = self.directory / "logs" / "functions.log"
-        self.server = stack.serve_functions(self.env, self.state.ports["functions"], log)
+        self.server = testing.serve_functions(self.env, self.state.ports["functions"], log)
 
 
 def rig_for(rest_timeout: float) -> Iterator[Rig]:
@@ -70,11 +71,11 @@ def rig_for(rest_timeout: float) -> Iterator[Rig]:
     with stack.temporary(functions=False) as state:
         env = {**state.env(), "SUPABASE_REST_TIMEOUT_SECONDS": str(rest_timeout)}
         log = Path(state.directory) / "logs" / "functions.log"
-        rig = Rig(state, env, stack.serve_functions(env, state.ports["functions"], log))
+        rig = Rig(state, env, testing.serve_functions(env, state.ports["functions"], log))
         try:
             yield rig
         finally:
-            stack.stop_functions(rig.server)
+            testing.stop_functions(rig.server)
             # A postmaster restarted by a test has a PID the stack never recorded.
             pg_ctl(rig, "stop", "-m", "fast", "-w", check=False)
 
@@ -98,7 +99,7 @@ def client() -> Iterator[httpx.Client]:
 
 def pg_ctl(rig: Rig, *args: str, check: bool = True) -> None:
     """pg_ctl on the stack's cluster, as the postgres OS user when running as root."""
-    argv = [str(stack.PG_BIN / "pg_ctl"), "-D", str(rig.directory / "pgdata"), *args]
+    argv = [str(PG_BIN / "pg_ctl"), "-D", str(rig.directory / "pgdata"), *args]
     if os.geteuid() == 0:
         argv = ["runuser", "-u", "postgres", "--", *argv]
     result = subprocess.run(
@@ -122,16 +123,11 @@ def call(
     return response.status_code, response.json(), time.monotonic() - started
 
 
-def open_conversation(http: httpx.Client, rig: Rig) -> dict[str, Any]:
-    """A probe conversation, opened while everything is up."""
-    visitor = f"probe-{uuid.uuid4()}"
-    status, body, _ = call(http, rig, MESSAGE, {"visitorId": visitor, "message": "probe"})
-    assert status == 200, body
-    return {
-        "visitorId": visitor,
-        "conversationId": body["conversationId"],
-        "conversationToken": body["conversationToken"],
-    }
+def probe_conversation(http: httpx.Client, rig: Rig) -> dict[str, Any]:
+    """A probe conversation, opened while everything is up: the fields a message body takes."""
+    headers = {"X-Forwarded-For": PROBE_ADDRESS}
+    body = open_conversation(http, rig.target, message="probe", headers=headers)
+    return {k: body[k] for k in ("visitorId", "conversationId", "conversationToken")}
 
 
 def sync_body(conversation: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +136,7 @@ def sync_body(conversation: dict[str, Any]) -> dict[str, Any]:
 
 def outage_answers(
     http: httpx.Client, rig: Rig, conversation: dict[str, Any]
-) -> set[tuple[int, str, str, bool]]:
+) -> set[tuple[int, str | None, str | None, bool]]:
     """For OUTAGE_SECONDS, sync and send; each answer as (status, code, error, within the
     REST timeout)."""
     answers = set()
@@ -225,11 +221,11 @@ def assert_nothing_lost(report: dict[str, Any]) -> None:
 def test_postgrest_killed_mid_soak(client: httpx.Client, rig: Rig) -> None:
     """PostgREST SIGKILLed mid-soak: both functions answer 503 upstream_unavailable at once;
     restarted from the same binary and config, they serve within 2 s; nothing is lost."""
-    conversation = open_conversation(client, rig)
+    conversation = probe_conversation(client, rig)
     with soaking(rig) as report:
-        stack.kill_part(rig.state, "postgrest")
+        testing.kill_part(rig.state, "postgrest")
         answers = outage_answers(client, rig, conversation)
-        stack.restart_postgrest(rig.state)
+        testing.restart_postgrest(rig.state)
         recovery = seconds_to_recover(client, rig, conversation)
 
     assert answers == {(503, "upstream_unavailable", UNAVAILABLE, True)}
@@ -240,7 +236,7 @@ def test_postgrest_killed_mid_soak(client: httpx.Client, rig: Rig) -> None:
 def test_postgres_restarted_mid_soak(client: httpx.Client, rig: Rig) -> None:
     """PostgreSQL stopped (fast) mid-soak and started again with its own options: 503
     upstream_unavailable while it is down, service within 2 s of its return, nothing lost."""
-    conversation = open_conversation(client, rig)
+    conversation = probe_conversation(client, rig)
     # What `pg_ctl restart` does, in two steps so that the outage lasts long enough to
     # probe: the postmaster's own command line, from postmaster.opts, minus -D.
     options = shlex.split((rig.directory / "pgdata" / "postmaster.opts").read_text())[1:]
@@ -264,10 +260,10 @@ def test_functions_server_restarted_mid_soak(
     """The functions server stopped mid-soak and a new one started on its port: the gateway
     answers 503 upstream_unavailable meanwhile, the new server serves within 2 s, the
     visitors carry on with their stored sessions, and nothing is lost."""
-    conversation = open_conversation(client, rig)
+    conversation = probe_conversation(client, rig)
     sessions = tmp_path / "sessions"
     with soaking(rig, session_dir=sessions) as report:
-        stack.stop_functions(rig.server)
+        testing.stop_functions(rig.server)
         answers = outage_answers(client, rig, conversation)
         rig.serve()
         recovery = seconds_to_recover(client, rig, conversation)
@@ -331,7 +327,7 @@ def test_slow_rest_layer_times_out_at_the_limit_and_recovers(
     timeout each answer 503 upstream_unavailable between 0.8 and 3 s, its connections to
     the REST API stay within its pool of 64, and it serves again once the lock is gone."""
     rig = slow_rig
-    conversations = [open_conversation(client, rig) for _ in range(5)]
+    conversations = [probe_conversation(client, rig) for _ in range(5)]
     calls = [
         (SYNC, sync_body(c)) if i % 5 else (MESSAGE, {**c, "message": "stuck?"})
         for i, c in enumerate(conversations * 20)

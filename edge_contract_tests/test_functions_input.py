@@ -4,6 +4,7 @@ body limit, methods, verify_jwt, CORS and supabase-py, all over HTTP."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,10 +15,9 @@ import pytest
 from supabase import create_client
 from supabase_functions.errors import FunctionsHttpError
 
+from edge_contract_tests.helpers import auth_headers, call, open_conversation
 from toolkit.config import Target
 from toolkit.keys import mint_key
-
-from .conftest import auth_headers, call
 
 MESSAGE = "handle-chat-message"
 SYNC = "chat-visitor-sync"
@@ -66,16 +66,7 @@ def new_visitor() -> str:
 @pytest.fixture()
 def conversation(http: httpx.Client, target: Target) -> dict[str, Any]:
     """A fresh conversation: the 200 body of its first message plus its visitorId."""
-    visitor = new_visitor()
-    response = call(
-        http,
-        target.functions_url,
-        MESSAGE,
-        {"visitorId": visitor, "message": "hi"},
-        target.anon_key,
-    )
-    assert response.status_code == 200, response.text
-    return {**response.json(), "visitorId": visitor}
+    return open_conversation(http, target, message="hi")
 
 
 def valid_body(name: str, conversation: dict[str, Any]) -> dict[str, Any]:
@@ -345,6 +336,10 @@ def test_unknown_function_is_404(http: httpx.Client, target: Target, method: str
 
 def bad_authorizations(target: Target) -> dict[str, dict[str, str]]:
     secret = jwt_secret(target)
+
+    def signed(claims: dict[str, Any]) -> dict[str, str]:
+        return auth_headers(jwt.encode(claims, secret, algorithm="HS256"))
+
     return {
         "none": {},
         "apikey-only": {"apikey": target.anon_key},
@@ -355,7 +350,13 @@ def bad_authorizations(target: Target) -> dict[str, dict[str, str]]:
         "role-postgres": auth_headers(jwt.encode({"role": "postgres"}, secret, algorithm="HS256")),
         "no-role": auth_headers(jwt.encode({"sub": "x"}, secret, algorithm="HS256")),
         "expired": auth_headers(jwt.encode({"role": "anon", "exp": 1}, secret, algorithm="HS256")),
-        "none-alg": auth_headers(jwt.encode({"role": "service_role"}, None, algorithm="none")),
+        "none-alg": auth_headers(jwt.encode({"role": "service_role"}, "", algorithm="none")),
+        "role-list": signed({"role": ["anon", "service_role"]}),
+        "role-object": signed({"role": {"anon": True}}),
+        "exp-abc": signed({"role": "anon", "exp": "abc"}),
+        "exp-numeric-string": signed({"role": "anon", "exp": "99999999999"}),
+        "nbf-future": signed({"role": "anon", "nbf": int(time.time()) + 3600}),
+        "iat-future": signed({"role": "anon", "iat": int(time.time()) + 3600}),
     }
 
 
@@ -370,6 +371,12 @@ BAD_AUTH_IDS = [
     "no-role",
     "expired",
     "none-alg",
+    "role-list",
+    "role-object",
+    "exp-abc",
+    "exp-numeric-string",
+    "nbf-future",
+    "iat-future",
 ]
 
 
@@ -385,6 +392,69 @@ def test_missing_or_invalid_jwt_is_401(
     )
     assert_error(response, 401, "unauthorized")
     assert_cors(response)
+
+
+@pytest.mark.parametrize("size", [9 * 1024, 1024 * 1024], ids=["9KiB", "1MiB"])
+def test_oversized_authorization_is_401_unread(
+    http: httpx.Client, target: Target, serve: Callable[..., str], size: int
+) -> None:
+    """An Authorization header over 8 KiB (here a correctly signed anon JWT padded to size)
+    is 401 unauthorized from the functions server itself, before verification. (The gateway
+    refuses such headers earlier: test_gateway_errors.py.)"""
+    url = serve()
+    claims = {"role": "anon", "pad": "p" * size}
+    token = jwt.encode(claims, jwt_secret(target), algorithm="HS256")
+    response = http.post(
+        f"{url}/{SYNC}",
+        json={"conversationId": CONVERSATION, "conversationToken": "t" * 43},
+        headers=auth_headers(token),
+    )
+    assert_error(response, 401, "unauthorized")
+
+
+def _poll_statuses(
+    http: httpx.Client, url: str, token: str, until: Callable[[float], bool]
+) -> list[tuple[float, int]]:
+    """(sent at, status) of one sync every 0.2 s, as long as `until(now)` is false."""
+    seen: list[tuple[float, int]] = []
+    body = {"conversationId": CONVERSATION, "conversationToken": "t" * 43}
+    while not until(time.time()):
+        sent = time.time()
+        seen.append(
+            (sent, http.post(f"{url}/{SYNC}", json=body, headers=auth_headers(token)).status_code)
+        )
+        time.sleep(0.2)
+    return seen
+
+
+def test_not_yet_valid_token_is_accepted_once_nbf_passes(
+    http: httpx.Client, target: Target, serve: Callable[..., str]
+) -> None:
+    """With no leeway, a token whose nbf is 3 s ahead is 401 until then and accepted after
+    (a made-up conversation: 403 forbidden): a refusal is never cached."""
+    url = serve(FUNCTIONS_JWT_LEEWAY_SECONDS="0")
+    nbf = int(time.time()) + 3
+    token = jwt.encode({"role": "anon", "nbf": nbf}, jwt_secret(target), algorithm="HS256")
+    seen = _poll_statuses(http, url, token, lambda now: now > nbf + 1.5)
+    before = {status for sent, status in seen if sent < nbf - 0.5}
+    after = {status for sent, status in seen if sent >= nbf + 0.5}
+    assert before == {401}
+    assert after == {403}
+
+
+def test_cached_token_is_refused_once_it_expires(
+    http: httpx.Client, target: Target, serve: Callable[..., str]
+) -> None:
+    """With no leeway, a token valid for 3 s passes (and is cached), then is 401 after exp:
+    the cache re-checks exp on every use."""
+    url = serve(FUNCTIONS_JWT_LEEWAY_SECONDS="0")
+    exp = int(time.time()) + 3
+    token = jwt.encode({"role": "anon", "exp": exp}, jwt_secret(target), algorithm="HS256")
+    seen = _poll_statuses(http, url, token, lambda now: now > exp + 1.5)
+    before = {status for sent, status in seen if sent < exp - 0.5}
+    after = {status for sent, status in seen if sent >= exp + 0.5}
+    assert before == {403}
+    assert after == {401}
 
 
 @pytest.mark.writes

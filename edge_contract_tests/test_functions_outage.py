@@ -7,7 +7,6 @@ These tests break their own throwaway stack, so the shared target is never distu
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from edge_contract_tests.helpers import call, open_conversation
+from toolkit import stack
 from toolkit.config import Target
-from toolkit.stack import lifecycle as stack
-
-from .conftest import call
+from toolkit.stack import testing
 
 pytestmark = [pytest.mark.writes, pytest.mark.embedded]
 
@@ -51,16 +50,7 @@ def client() -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def conversation(client: httpx.Client, outage_target: Target) -> dict[str, Any]:
     """A conversation opened while everything is up: its 200 body plus its visitorId."""
-    visitor = f"outage-{uuid.uuid4()}"
-    response = call(
-        client,
-        outage_target.functions_url,
-        MESSAGE,
-        {"visitorId": visitor, "message": "before the outage"},
-        outage_target.anon_key,
-    )
-    assert response.status_code == 200, response.text
-    return {**response.json(), "visitorId": visitor}
+    return open_conversation(client, outage_target, message="before the outage")
 
 
 def alive(pid: int) -> bool:
@@ -112,7 +102,7 @@ def test_postgrest_down_is_503_then_recovers(
     before, _ = timed_call(client, outage_target, SYNC, sync_body(conversation))
     assert before.status_code == 200, before.text
 
-    stack.kill_part(outage_stack, "postgrest")
+    testing.kill_part(outage_stack, "postgrest")
 
     attempts = {
         "new conversation": (MESSAGE, {"visitorId": "outage-new", "message": "anyone there?"}),
@@ -134,7 +124,7 @@ def test_postgrest_down_is_503_then_recovers(
         response, elapsed = timed_call(client, outage_target, name, body)
         assert_unavailable(response, elapsed)
 
-    stack.restart_postgrest(outage_stack)
+    testing.restart_postgrest(outage_stack)
     started = time.monotonic()
     deadline = started + RECOVERY_SECONDS
     statuses: list[int] = []
@@ -161,7 +151,7 @@ def test_functions_server_down_is_503_at_the_gateway(
     conversation: dict[str, Any],
 ) -> None:
     """With the functions server stopped, the gateway answers 503 upstream_unavailable JSON."""
-    stack.kill_part(outage_stack, "functions")
+    testing.kill_part(outage_stack, "functions")
     for name in (SYNC, MESSAGE):
         response, elapsed = timed_call(client, outage_target, name, sync_body(conversation))
         assert_unavailable(response, elapsed)

@@ -6,89 +6,32 @@ import hashlib
 import threading
 import time
 import uuid
-from datetime import datetime
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import (
+    age_typing,
+    auth_headers,
+    call,
+    one_row,
+    open_conversation,
+    set_typing,
+    sync,
+    team_message,
+)
 from toolkit.config import Target
 
-from .conftest import auth_headers, call
-from .test_functions_tokens import start
-
 pytestmark = pytest.mark.writes
-
-
-def sync(
-    http: httpx.Client,
-    target: Target,
-    conv: dict,
-    since: str | None = None,
-    url: str | None = None,
-    **extra: object,
-) -> dict:
-    """A 200 sync of the conversation (from `since`, with any further fields)."""
-    body = {
-        "conversationId": conv["conversationId"],
-        "conversationToken": conv["conversationToken"],
-        **extra,
-    }
-    if since is not None:
-        body["since"] = since
-    response = call(http, url or target.functions_url, "chat-visitor-sync", body, target.anon_key)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def team_message(
-    http: httpx.Client, target: Target, cid: str, text: str, *, internal: bool = False
-) -> str:
-    """A team reply written the way the dashboard does: REST with a privileged key."""
-    response = http.post(
-        f"{target.url}/rest/v1/chat_messages",
-        json={
-            "conversation_id": cid,
-            "sender_type": "team",
-            "sender_name": "Dana",
-            "message_text": text,
-            "is_internal": internal,
-            "metadata": {"secret": "internal"},
-        },
-        headers={**auth_headers(target.service_role_key), "Prefer": "return=representation"},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()[0]["id"]
-
-
-def set_typing(
-    http: httpx.Client, target: Target, cid: str, typing: bool, skew_s: float = 0
-) -> None:
-    """A team member's typing row, as the team app writes it with its own clock, which may
-    run `skew_s` seconds ahead."""
-    moment = datetime.fromtimestamp(time.time() + skew_s).astimezone().isoformat()
-    response = http.post(
-        f"{target.url}/rest/v1/team_typing_indicators",
-        json={
-            "conversation_id": cid,
-            "user_id": "00000000-0000-4000-8000-0000000000d1",
-            "user_name": "Dana",
-            "is_typing": typing,
-            "updated_at": moment,
-        },
-        headers={
-            **auth_headers(target.service_role_key),
-            "Prefer": "resolution=merge-duplicates,return=minimal",
-        },
-    )
-    assert response.status_code in (200, 201), response.text
 
 
 def test_full_sync_returns_every_visible_message_in_order(
     http: httpx.Client, target: Target
 ) -> None:
     """A sync without `since` returns the visitor message and the reply, oldest first."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     body = sync(http, target, conv)
     assert [m["senderType"] for m in body["messages"]] == ["visitor", "ai"]
     assert body["messages"][0] == {
@@ -107,7 +50,7 @@ def test_incremental_sync_by_cursor_returns_only_newer_messages(
     http: httpx.Client, target: Target
 ) -> None:
     """With the previous cursor, only the team's new message comes back."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     first = sync(http, target, conv)
     assert sync(http, target, conv, first["cursor"])["messages"] == []
     new_id = team_message(http, target, conv["conversationId"], "How can I help?")
@@ -118,7 +61,7 @@ def test_incremental_sync_by_cursor_returns_only_newer_messages(
 
 def test_incremental_sync_with_iso_since(http: httpx.Client, target: Target) -> None:
     """An ISO-8601 `since` (the seed's form) returns messages created at or after it."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     everything = sync(http, target, conv)["messages"]
     newest = everything[-1]["createdAt"]
     new_id = team_message(http, target, conv["conversationId"], "after the timestamp")
@@ -132,7 +75,7 @@ def test_typing_indicator_on_off_and_expiry(
 ) -> None:
     """Typing set through the service role shows with the name, clears, and expires once
     its time (the database's) is older than the TTL."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     assert sync(http, target, conv)["typing"] == {"isTyping": False, "name": None}
     set_typing(http, target, conv["conversationId"], True)
     assert sync(http, target, conv)["typing"] == {"isTyping": True, "name": "Dana"}
@@ -143,21 +86,9 @@ def test_typing_indicator_on_off_and_expiry(
     assert sync(http, target, conv)["typing"]["isTyping"] is False
 
 
-def age_typing(db: psycopg.Connection, cid: str, seconds: int) -> None:
-    """Make the conversation's typing rows `seconds` old, past the trigger that stamps the
-    database's time (replica mode skips triggers; superuser only)."""
-    with db.transaction():
-        db.execute("set local session_replication_role = replica")
-        db.execute(
-            "update team_typing_indicators set updated_at = now() - make_interval(secs => %s) "
-            "where conversation_id = %s",
-            (seconds, cid),
-        )
-
-
 def test_escalation_fields_follow_the_database(http: httpx.Client, target: Target) -> None:
     """After the team escalates in the database, sync reports escalated, reason and time."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     assert sync(http, target, conv)["conversation"]["escalated"] is False
     response = http.patch(
         f"{target.url}/rest/v1/chat_conversations",
@@ -178,7 +109,7 @@ def test_escalation_fields_follow_the_database(http: httpx.Client, target: Targe
 
 def test_human_request_escalates_with_system_message(http: httpx.Client, target: Target) -> None:
     """ "Talk to a human" escalates: no AI reply, a system message, and escalated state in sync."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     response = call(
         http,
         target.functions_url,
@@ -215,7 +146,7 @@ def test_sync_never_returns_internal_data(
     http: httpx.Client, target: Target, db: psycopg.Connection
 ) -> None:
     """Internal notes, metadata, visitor_email and the token hash never appear in a sync."""
-    conv = start(http, target, visitorEmail="private@example.com")
+    conv = open_conversation(http, target, visitorEmail="private@example.com")
     team_message(http, target, conv["conversationId"], "INTERNAL: VIP refund", internal=True)
     raw = call(
         http,
@@ -239,15 +170,20 @@ def test_sync_never_returns_internal_data(
         "sync_xid",
     ):
         assert secret not in raw
-    (notes,) = db.execute(
+    (notes,) = one_row(
+        db,
         "select count(*) from chat_messages where conversation_id = %s and is_internal",
         (conv["conversationId"],),
-    ).fetchone()
+    )
     assert notes == 1
 
 
 def _poll_while(
-    http: httpx.Client, target: Target, conv: dict, stop: threading.Event, use_cursor: bool
+    http: httpx.Client,
+    target: Target,
+    conv: dict[str, Any],
+    stop: threading.Event,
+    use_cursor: bool,
 ) -> set[str]:
     """Poll like the widget until `stop`, then once more; the ids it saw."""
     seen: set[str] = set()
@@ -263,7 +199,7 @@ def _poll_while(
         time.sleep(0.02)
 
 
-def _concurrent_writers(target: Target, conv: dict, stop: threading.Event) -> None:
+def _concurrent_writers(target: Target, conv: dict[str, Any], stop: threading.Event) -> None:
     """Team writer, visitor writer and a delayed-commit writer, all at once."""
     cid = conv["conversationId"]
 
@@ -313,7 +249,7 @@ def _concurrent_writers(target: Target, conv: dict, stop: threading.Event) -> No
 def _lossless_run(
     http: httpx.Client, target: Target, db: psycopg.Connection, use_cursor: bool
 ) -> tuple[set[str], set[str]]:
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     stop = threading.Event()
     writers = threading.Thread(target=_concurrent_writers, args=(target, conv, stop))
     writers.start()
@@ -363,7 +299,7 @@ def test_timestamp_polling_loses_a_late_commit(
 
 def test_garbage_since_is_refused(http: httpx.Client, target: Target) -> None:
     """Garbage in `since` (neither a cursor nor a timestamp) is 400 invalid_request."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     response = call(
         http,
         target.functions_url,

@@ -34,10 +34,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from edge_contract_tests.helpers import auth_headers, call, open_conversation
 from toolkit.config import Target
 from toolkit.tokens import hash_token
-
-from .conftest import auth_headers, call
 
 pytestmark = pytest.mark.writes
 
@@ -87,14 +86,10 @@ def conversations(target: Target) -> dict[str, Conversation]:
     service = {**auth_headers(target.service_role_key), "Prefer": "return=minimal"}
     with httpx.Client(timeout=10.0) as http:
         for name in ("handle-chat-message", "chat-visitor-sync"):
-            visitor = f"fuzz-{uuid.uuid4()}"
-            body = {"visitorId": visitor, "message": "fuzz fixture"}
-            response = call(
-                http, target.functions_url, "handle-chat-message", body, target.anon_key
+            data = open_conversation(http, target, message="fuzz fixture")
+            made[name] = Conversation(
+                data["conversationId"], data["visitorId"], data["conversationToken"]
             )
-            assert response.status_code == 200, response.text
-            data = response.json()
-            made[name] = Conversation(data["conversationId"], visitor, data["conversationToken"])
         cid = made["chat-visitor-sync"].id
         team = {"conversation_id": cid}
         note = {**team, "sender_type": "team", "sender_name": "Agent"}
@@ -113,7 +108,7 @@ def conversations(target: Target) -> dict[str, Conversation]:
     return made
 
 
-def _point_at(case: Case, conversation: Conversation, index: int) -> None:
+def _point_at(case: Case[Any], conversation: Conversation, index: int) -> None:
     """Aim a schema-valid case at a real conversation: with its token, or with its id only."""
     if not isinstance(case.body, dict) or index % 3 == 0:
         return
@@ -154,7 +149,7 @@ def _fuzz(
             suppress_health_check=list(HealthCheck),
         )
         @given(case=strategy)
-        def run(case: Case) -> None:
+        def run(case: Case[Any]) -> None:
             index = tally.cases[mode.value]
             tally.cases[mode.value] += 1
             if mode is GenerationMode.POSITIVE:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,18 @@ import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import (
+    auth_headers,
+    call,
+    one_row,
+    open_conversation,
+    set_typing,
+    team_message,
+)
+from toolkit import stack
 from toolkit.config import Target
-from toolkit.stack import lifecycle as stack
-
-from .conftest import call
-from .test_functions_sync import set_typing, team_message
-from .test_functions_tokens import start
+from toolkit.stack import testing
+from toolkit.stack.parts import PG_BIN
 
 pytestmark = pytest.mark.writes
 
@@ -61,7 +67,7 @@ def long_poll(
 
 def opened(http: httpx.Client, target: Target, url: str) -> tuple[dict[str, Any], str]:
     """A new conversation and the cursor of its first (full) sync."""
-    conv = start(http, target, url)
+    conv = open_conversation(http, target, url)
     body = {
         "conversationId": conv["conversationId"],
         "conversationToken": conv["conversationToken"],
@@ -71,9 +77,14 @@ def opened(http: httpx.Client, target: Target, url: str) -> tuple[dict[str, Any]
     return conv, response.json()["cursor"]
 
 
-def later(seconds: float, action: Any) -> threading.Thread:
+def later(seconds: float, action: Callable[[], object]) -> threading.Thread:
     """Run `action` after `seconds` on a thread (the held request runs on this one)."""
-    thread = threading.Thread(target=lambda: (time.sleep(seconds), action()))
+
+    def run() -> None:
+        time.sleep(seconds)
+        action()
+
+    thread = threading.Thread(target=run)
     thread.start()
     return thread
 
@@ -117,10 +128,7 @@ def test_held_sync_is_woken_by_typing_and_status(http: httpx.Client, target: Tar
             f"{target.url}/rest/v1/chat_conversations",
             params={"id": f"eq.{cid}"},
             json={"status": "escalated"},
-            headers={
-                "apikey": target.service_role_key,
-                "Authorization": f"Bearer {target.service_role_key}",
-            },
+            headers=auth_headers(target.service_role_key),
         )
         assert response.status_code == 204
 
@@ -179,7 +187,7 @@ def own() -> Iterator[tuple[stack.StackState, Target]]:
 
 
 def _pg_ctl(state: stack.StackState, *args: str, check: bool = True) -> None:
-    argv = [str(stack.PG_BIN / "pg_ctl"), "-D", str(Path(state.directory) / "pgdata"), *args]
+    argv = [str(PG_BIN / "pg_ctl"), "-D", str(Path(state.directory) / "pgdata"), *args]
     if os.geteuid() == 0:
         argv = ["runuser", "-u", "postgres", "--", *argv]
     result = subprocess.run(
@@ -190,11 +198,12 @@ def _pg_ctl(state: stack.StackState, *args: str, check: bool = True) -> None:
 
 def _terminate_listener(state: stack.StackState) -> int:
     with psycopg.connect(state.db_url, autocommit=True) as conn:
-        (ended,) = conn.execute(
+        (ended,) = one_row(
+            conn,
             "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity "
             "where application_name = %s",
             (LISTENER,),
-        ).fetchone()
+        )
     return int(ended)
 
 
@@ -247,9 +256,9 @@ def test_shutdown_answers_held_syncs(http: httpx.Client) -> None:
     ordinary 200 before the server exits, not cut off."""
     with stack.temporary(functions=False) as state:
         target = Target.from_env(state.env())
-        port = stack.free_port()
+        port = testing.free_port()
         log = Path(state.directory) / "logs" / "shutdown.log"
-        server = stack.serve_functions(state.env(), port, log)
+        server = testing.serve_functions(state.env(), port, log)
         url = f"http://127.0.0.1:{port}/functions/v1"
         try:
             until_held(http, target, url)
@@ -260,4 +269,4 @@ def test_shutdown_answers_held_syncs(http: httpx.Client) -> None:
             assert body["messages"] == [] and seconds < 20
             server.wait(timeout=20)
         finally:
-            stack.stop_functions(server)
+            testing.stop_functions(server)

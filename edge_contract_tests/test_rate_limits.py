@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import auth_headers, one_row, open_conversation
 from toolkit.config import Target
-
-from .conftest import auth_headers
-from .test_functions_tokens import start
 
 pytestmark = pytest.mark.writes
 
 
-def post(http: httpx.Client, url: str, name: str, body: dict, key: str, ip: str) -> httpx.Response:
+def post(
+    http: httpx.Client, url: str, name: str, body: dict[str, Any], key: str, ip: str
+) -> httpx.Response:
     headers = {**auth_headers(key), "X-Forwarded-For": ip}
     return http.post(f"{url}/{name}", json=body, headers=headers)
 
@@ -27,7 +28,7 @@ def test_sync_limit_per_conversation_is_429_with_retry_after(
 ) -> None:
     """CHAT_RATE_SYNC=3/60: the fourth sync of one conversation is 429, another still syncs."""
     url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_SYNC="3/60")
-    mine, other = start(http, target), start(http, target)
+    mine, other = open_conversation(http, target), open_conversation(http, target)
     body = {
         "conversationId": mine["conversationId"],
         "conversationToken": mine["conversationToken"],
@@ -52,7 +53,7 @@ def test_limited_message_is_not_stored(
 ) -> None:
     """CHAT_RATE_MESSAGE=2/60: the third message is 429 and never reaches the database."""
     url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_MESSAGE="2/60")
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     statuses = []
     for i in range(3):
         body = {
@@ -77,28 +78,72 @@ def test_limited_message_is_not_stored(
     assert "limited 2" not in stored and {"limited 0", "limited 1"} <= stored
 
 
-def test_failed_token_checks_block_the_address_before_any_lookup(
+def test_wrong_tokens_for_a_known_conversation_do_not_silence_its_visitor(
     http: httpx.Client, target: Target, serve: Callable[..., str]
 ) -> None:
-    """After 3 wrong tokens an address gets 429 even with a valid token; others are unaffected."""
-    url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_TOKEN_FAILURES="3/600")
-    conv = start(http, target)
-    good = {
+    """25 wrong-token messages and 25 wrong-token syncs for a known conversation and
+    visitorId (403, then 429 from the attacker's failure bucket) spend none of the
+    conversation's buckets: its visitor still sends and syncs (200) from elsewhere."""
+    url = serve(
+        CHAT_RATE_LIMITS="on",
+        CHAT_RATE_MESSAGE="20/600",
+        CHAT_RATE_SYNC="20/600",
+        CHAT_RATE_TOKEN_FAILURES="20/600",
+    )
+    conv = open_conversation(http, target)
+    known = {"conversationId": conv["conversationId"], "conversationToken": "z" * 43}
+    attacks = [
+        post(
+            http,
+            url,
+            name,
+            {**known, "visitorId": conv["visitorId"], "message": "spam"},
+            target.anon_key,
+            "203.0.113.50",
+        ).status_code
+        for name in ("handle-chat-message", "chat-visitor-sync")
+        for _ in range(25)
+    ]
+    assert attacks == [403] * 20 + [429] * 30
+    real = {
+        "visitorId": conv["visitorId"],
         "conversationId": conv["conversationId"],
         "conversationToken": conv["conversationToken"],
+        "message": "still here",
     }
-    for _ in range(3):
-        wrong = {"conversationId": str(uuid.uuid4()), "conversationToken": "z" * 43}
-        assert (
-            post(http, url, "chat-visitor-sync", wrong, target.anon_key, "203.0.113.66").status_code
-            == 403
-        )
-    blocked = post(http, url, "chat-visitor-sync", good, target.anon_key, "203.0.113.66")
-    assert blocked.status_code == 429 and blocked.json()["code"] == "rate_limited"
-    assert (
-        post(http, url, "chat-visitor-sync", good, target.anon_key, "203.0.113.67").status_code
-        == 200
-    )
+    sent = post(http, url, "handle-chat-message", real, target.anon_key, "198.51.100.50")
+    assert sent.status_code == 200, sent.text
+    synced = post(http, url, "chat-visitor-sync", real, target.anon_key, "198.51.100.50")
+    assert synced.status_code == 200, synced.text
+
+
+def test_failure_limit_refuses_failures_but_never_a_valid_token(
+    http: httpx.Client, target: Target, serve: Callable[..., str]
+) -> None:
+    """CHAT_RATE_TOKEN_FAILURES=20/600: an address with 20 failed checks gets 429 for the
+    next wrong token (the twin: the limit still bites), yet a valid token from that same
+    address (a visitor behind the same NAT) is 200 for both functions."""
+    url = serve(CHAT_RATE_LIMITS="on", CHAT_RATE_TOKEN_FAILURES="20/600")
+    conv = open_conversation(http, target)
+    wrong = {"conversationId": str(uuid.uuid4()), "conversationToken": "z" * 43}
+    failures = [
+        post(http, url, "chat-visitor-sync", wrong, target.anon_key, "203.0.113.66").status_code
+        for _ in range(21)
+    ]
+    assert failures == [403] * 20 + [429]
+    limited = post(http, url, "chat-visitor-sync", wrong, target.anon_key, "203.0.113.66")
+    assert limited.json()["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 30
+    good = {
+        "visitorId": conv["visitorId"],
+        "conversationId": conv["conversationId"],
+        "conversationToken": conv["conversationToken"],
+        "message": "behind the same NAT",
+    }
+    synced = post(http, url, "chat-visitor-sync", good, target.anon_key, "203.0.113.66")
+    assert synced.status_code == 200, synced.text
+    sent = post(http, url, "handle-chat-message", good, target.anon_key, "203.0.113.66")
+    assert sent.status_code == 200, sent.text
 
 
 def test_new_conversations_are_limited_per_address(
@@ -119,9 +164,9 @@ def test_new_conversations_are_limited_per_address(
         for _ in range(3)
     ]
     assert statuses == [200, 200, 429]
-    (created,) = db.execute(
-        "select count(*) from chat_conversations where visitor_id = %s", (visitor,)
-    ).fetchone()
+    (created,) = one_row(
+        db, "select count(*) from chat_conversations where visitor_id = %s", (visitor,)
+    )
     assert created == 2
     other = post(
         http,

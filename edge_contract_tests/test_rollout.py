@@ -15,11 +15,14 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import one_row
+from toolkit import stack
 from toolkit.config import DeclaredFlags
 from toolkit.ops.rollout import (
     DISABLE_BOOTSTRAP,
@@ -31,7 +34,7 @@ from toolkit.ops.rollout import (
     rollout_status,
 )
 from toolkit.paths import REPO_ROOT
-from toolkit.stack import lifecycle as stack
+from toolkit.stack import testing
 
 pytestmark = pytest.mark.embedded
 
@@ -60,15 +63,15 @@ def functions(rollout_stack: stack.StackState) -> Iterator[Callable[[dict[str, s
     def start(flags: dict[str, str]) -> str:
         key = frozenset(flags.items())
         if key not in running:
-            port = stack.free_port()
+            port = testing.free_port()
             env = {**rollout_stack.env(), **flags}
-            processes.append(stack.serve_functions(env, port, logs / f"serve-{port}.log"))
+            processes.append(testing.serve_functions(env, port, logs / f"serve-{port}.log"))
             running[key] = f"http://127.0.0.1:{port}/functions/v1"
         return running[key]
 
     yield start
     for proc in processes:
-        stack.stop_functions(proc)
+        testing.stop_functions(proc)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,7 @@ def http() -> Iterator[httpx.Client]:
 
 
 def post(
-    http: httpx.Client, state: stack.StackState, url: str, name: str, body: dict
+    http: httpx.Client, state: stack.StackState, url: str, name: str, body: dict[str, Any]
 ) -> httpx.Response:
     key = state.env()["SUPABASE_ANON_KEY"]
     return http.post(
@@ -110,10 +113,11 @@ def test_rollout_walks_the_seed_steps_in_order(
     with psycopg.connect(db_url, autocommit=True) as conn:
         for _ in range(2):
             visitor = f"legacy-{uuid.uuid4()}"
-            (cid,) = conn.execute(
+            (cid,) = one_row(
+                conn,
                 "insert into chat_conversations (visitor_id) values (%s) returning id::text",
                 (visitor,),
-            ).fetchone()
+            )
             legacy.append((cid, visitor))
     first = report(state)
     assert first.figures == Figures(7, 4, 4, 0, 0, 0, DeclaredFlags(True, False))
@@ -210,12 +214,13 @@ def test_idle_unhashed_conversations_do_not_hold_the_rollout(
     """An unhashed active conversation idle past the window is counted but changes no verdict."""
     before = report(rollout_stack)
     with psycopg.connect(rollout_stack.db_url, autocommit=True) as conn:
-        (cid,) = conn.execute(
+        (cid,) = one_row(
+            conn,
             "insert into chat_conversations (visitor_id, created_at, updated_at, last_message_at) "
             "values (%s, now() - interval '30 days', now() - interval '30 days', "
             "now() - interval '20 days') returning id",
             (f"idle-{uuid.uuid4()}",),
-        ).fetchone()
+        )
         try:
             after = report(rollout_stack)
         finally:
@@ -276,16 +281,4 @@ def test_cli_prints_the_figures_and_the_next_step(
         "  run: supabase secrets set ENFORCE_VISITOR_CONVERSATION_TOKEN=true",
         "  then declare ENFORCE_VISITOR_CONVERSATION_TOKEN=true in the env file, so `verify` "
         "and `rollout status` know",
-    ]
-
-
-def test_missing_db_url_is_one_line(tmp_path: Path) -> None:
-    """Without SUPABASE_DB_URL the CLI exits 1 with one line naming it."""
-    env_file = tmp_path / "env"
-    env_file.write_text('SUPABASE_URL="http://127.0.0.1:1"\n')
-    result = rollout_cli(env_file)
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr.splitlines() == [
-        "chat-toolkit: SUPABASE_DB_URL is not set; `rollout status` reads the database "
-        "(supabase start: postgresql://postgres:postgres@127.0.0.1:54322/postgres)"
     ]

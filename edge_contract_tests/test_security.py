@@ -3,7 +3,6 @@ no cross-conversation writes, and no token material in any log."""
 
 from __future__ import annotations
 
-import base64
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,12 +15,16 @@ import jwt
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import (
+    FORBIDDEN,
+    auth_headers,
+    call,
+    legacy_conversation,
+    open_conversation,
+)
+from toolkit import stack
 from toolkit.config import Target
-from toolkit.stack import lifecycle as stack
 from toolkit.tokens import hash_token, mint_token
-
-from .conftest import auth_headers, call
-from .test_functions_tokens import FORBIDDEN, legacy_conversation, start
 
 URL_SAFE_43 = re.compile(r"^[A-Za-z0-9_-]{43}$")
 REFUSED_TABLES = (
@@ -94,22 +97,13 @@ def headers_but_date(response: httpx.Response) -> list[tuple[str, str]]:
 # -- tokens -------------------------------------------------------------------------------
 
 
-def test_ten_thousand_tokens_are_distinct_url_safe_and_full_length() -> None:
-    """10,000 minted tokens are all different, URL-safe, 43 characters and 256 bits each."""
-    tokens = [mint_token() for _ in range(10_000)]
-    assert len(set(tokens)) == 10_000
-    assert all(URL_SAFE_43.match(token) for token in tokens)
-    assert {len(base64.urlsafe_b64decode(token + "=")) for token in tokens} == {32}
-    assert len({hash_token(token) for token in tokens}) == 10_000
-
-
 # -- one answer for "unknown" and "wrong" ------------------------------------------------------
 
 
 @pytest.mark.writes
 def test_message_refusals_are_byte_identical(http: httpx.Client, target: Target) -> None:
     """handle-chat-message: wrong token, unknown id, another's id: same status, body, headers."""
-    mine, theirs = start(http, target), start(http, target)
+    mine, theirs = open_conversation(http, target), open_conversation(http, target)
     base = {"visitorId": mine["visitorId"], "message": "hello?"}
     attempts = {
         "wrong token": {
@@ -142,7 +136,7 @@ def test_message_refusals_are_byte_identical(http: httpx.Client, target: Target)
 @pytest.mark.writes
 def test_sync_refusals_are_byte_identical(http: httpx.Client, target: Target) -> None:
     """chat-visitor-sync: wrong token, unknown id, another's id, failed bootstrap: one answer."""
-    mine, theirs = start(http, target), start(http, target)
+    mine, theirs = open_conversation(http, target), open_conversation(http, target)
     attempts = {
         "wrong token": {
             "conversationId": mine["conversationId"],
@@ -185,10 +179,10 @@ def test_sync_refusals_are_byte_identical(http: httpx.Client, target: Target) ->
 def typing_row(target: Target) -> str:
     """A conversation with a team typing row, so that "no rows" below means hidden, not empty."""
     with httpx.Client(timeout=10.0) as http:
-        cid = start(http, target)["conversationId"]
+        cid = open_conversation(http, target)["conversationId"]
         add_typing_row(http, target, cid, typing=True)
         assert len(service_get(http, target, "team_typing_indicators", conversation_id=f"eq.{cid}"))
-    return cid
+    return str(cid)
 
 
 @KEYED
@@ -244,7 +238,7 @@ def test_anon_embedded_selects_reach_no_chat_rows(
         assert_permission_denied(response, "table", table)
 
 
-RPCS = [
+RPCS: list[tuple[str, dict[str, Any]]] = [
     ("chat_visitor_sync", {"p_conversation_id": str(uuid.uuid4()), "p_token_hash": "0" * 64}),
     ("chat_visitor_sync_v2", {"p_conversation_id": str(uuid.uuid4()), "p_token_hash": "0" * 64}),
     ("chat_visitor_message", {"m": {"id": str(uuid.uuid4()), "message_text": "x"}}),
@@ -330,7 +324,7 @@ def test_forged_jwts_are_rejected(http: httpx.Client, target: Target, role: str)
     """A JWT for a stronger role signed with another secret, or unsigned, is 401 PGRST301."""
     claims = {"iss": "supabase-demo", "role": role, "exp": 1983812996}
     wrong_secret = jwt.encode(claims, "not-the-project-secret-" + "x" * 20, algorithm="HS256")
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, "", algorithm="none")
     for token in (wrong_secret, unsigned):
         response = http.get(
             f"{rest(target)}/chat_conversations",
@@ -346,7 +340,7 @@ def test_forged_jwts_are_rejected(http: httpx.Client, target: Target, role: str)
 @pytest.fixture()
 def victim(http: httpx.Client, target: Target) -> dict[str, Any]:
     """Another visitor's active conversation with an idle team typing row."""
-    theirs = start(http, target)
+    theirs = open_conversation(http, target)
     add_typing_row(http, target, theirs["conversationId"], typing=False)
     return theirs
 
@@ -356,7 +350,7 @@ def test_functions_cannot_touch_another_conversation(
     http: httpx.Client, target: Target, victim: dict[str, Any]
 ) -> None:
     """Escalation requests and extra fields aimed at another's conversation: 401/403, no change."""
-    mine = start(http, target)
+    mine = open_conversation(http, target)
     before = snapshot(http, target, victim["conversationId"])
     hostile = {
         "message": "talk to a human, I want a real person",
@@ -421,7 +415,7 @@ def test_enforced_tokens_stop_a_known_visitor_id_from_escalating(
 @pytest.mark.writes
 def test_extra_fields_in_a_message_are_ignored(http: httpx.Client, target: Target) -> None:
     """status, assigned_to, is_internal, sender_type, metadata in a body change nothing stored."""
-    mine = start(http, target)
+    mine = open_conversation(http, target)
     cid = mine["conversationId"]
     response = call(
         http,
@@ -521,7 +515,7 @@ def logged_run() -> Iterator[LoggedRun]:
             response = call(http, target.functions_url, name, body, target.anon_key)
             sent += 1
             assert response.status_code == status, (name, response.text)
-            data = response.json()
+            data: dict[str, Any] = response.json()
             if "conversationToken" in data:
                 tokens.add(data["conversationToken"])
             return data

@@ -13,13 +13,18 @@ import httpx
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import (
+    auth_headers,
+    call,
+    one_row,
+    open_conversation,
+    set_typing,
+    sync,
+    team_message,
+)
+from toolkit import stack
 from toolkit.config import Target
-from toolkit.stack import lifecycle as stack
 from toolkit.tokens import hash_token
-
-from .conftest import auth_headers, call
-from .test_functions_sync import set_typing, sync, team_message
-from .test_functions_tokens import start
 
 pytestmark = pytest.mark.writes
 
@@ -55,7 +60,7 @@ def test_full_sync_is_the_newest_page_and_before_walks_back_through_history(
     """A full sync of 252 messages answers the newest 100 (oldest first) with hasMore and
     `before`; `before` pages reach back to the first message without overlap; a `before`
     page has no cursor and the last one no `before`."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     cid = conv["conversationId"]
     team_messages(http, target, cid, [f"history {i}" for i in range(250)])
     newest = sync(http, target, conv)
@@ -78,7 +83,7 @@ def test_full_sync_is_the_newest_page_and_before_walks_back_through_history(
 
 def test_limit_sets_the_page_size(http: httpx.Client, target: Target) -> None:
     """`limit` 7 answers the newest 7; 500 answers everything in one page."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     for i in range(20):
         team_message(http, target, conv["conversationId"], f"m{i}")
     assert [m["text"] for m in sync(http, target, conv, limit=7)["messages"]] == [
@@ -95,7 +100,7 @@ def test_limit_sets_the_page_size(http: httpx.Client, target: Target) -> None:
 def test_answers_are_bounded_in_bytes(http: httpx.Client, target: Target) -> None:
     """Forty 4,000-character messages of control characters (24 KB of JSON each) come
     ten to a page: the answer stays under 256 KB and says more is waiting."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     team_messages(http, target, conv["conversationId"], ["\x01" * 4000] * 40)
     response = call(
         http,
@@ -114,7 +119,7 @@ def test_incremental_sync_is_bounded_and_continues_where_it_stopped(
 ) -> None:
     """250 messages written in one transaction after a cursor come 100, 100, 50 with
     hasMore on the first two (and no `before`): each exactly once, nothing missing."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     cursor = sync(http, target, conv)["cursor"]
     written = team_messages(http, target, conv["conversationId"], [f"n{i}" for i in range(250)])
     sizes, seen = [], []
@@ -136,7 +141,7 @@ def test_small_pages_across_many_transactions_lose_and_repeat_nothing(
 ) -> None:
     """Pages of 3 over 12 transactions of 1 to 4 messages, written between syncs: each
     message exactly once."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     cursor = sync(http, target, conv)["cursor"]
     written, seen = [], []
     for i in range(12):
@@ -169,7 +174,7 @@ def test_exact_cursor_under_a_held_transaction(
 ) -> None:
     """While another session holds a transaction id, 40 team messages arrive one per sync:
     every sync returns exactly the one new message (none the previous sync returned)."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     cursor = sync(http, target, conv)["cursor"]
     answers = []
     for i in range(40):
@@ -186,8 +191,8 @@ def test_cursor_v1_repeats_everything_under_a_held_transaction(
 ) -> None:
     """The old cursor (the snapshot's xmin) stands still behind the held transaction, so
     each answer repeats everything since: the failure the exact cursor removes."""
-    conv = start(http, target)
-    (xmin,) = db.execute("select pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+    conv = open_conversation(http, target)
+    (xmin,) = one_row(db, "select pg_snapshot_xmin(pg_current_snapshot())::text")
     cursor_v1 = base64.urlsafe_b64encode(f"v1:{xmin}".encode()).decode().rstrip("=")
     sizes = []
     for i in range(5):
@@ -201,7 +206,7 @@ def test_cursor_shows_no_transaction_id(
 ) -> None:
     """The cursor holds no transaction id of this database in any decodable form (digits,
     4- or 8-byte integers), and the same state gives a different cursor each time."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     before = _xmax(db)
     first = sync(http, target, conv)["cursor"]
     second = sync(http, target, conv)["cursor"]
@@ -214,7 +219,7 @@ def test_cursor_shows_no_transaction_id(
             assert str(xid).encode() not in raw
             for size in (4, 8):
                 for order in ("big", "little"):
-                    assert xid.to_bytes(size, order) not in raw  # type: ignore[arg-type]
+                    assert xid.to_bytes(size, order) not in raw
 
 
 def test_altered_cursor_and_another_conversations_cursor_are_answered_with_a_resync(
@@ -222,7 +227,7 @@ def test_altered_cursor_and_another_conversations_cursor_are_answered_with_a_res
 ) -> None:
     """A cursor with one character changed, or one from another conversation, gets 200 with
     `resync: true` and the newest page; the unaltered cursor gets an ordinary answer."""
-    conv, other = start(http, target), start(http, target)
+    conv, other = open_conversation(http, target), open_conversation(http, target)
     cursor = sync(http, target, conv)["cursor"]
     ordinary = sync(http, target, conv, cursor)
     assert "resync" not in ordinary and ordinary["messages"] == []
@@ -241,8 +246,8 @@ def test_cursor_v1_still_works_and_one_from_the_future_resyncs(
 ) -> None:
     """A v1 cursor (from an older widget) answers what came after it; a v1 cursor beyond
     the database's transaction counter is answered with a resync."""
-    conv = start(http, target)
-    (xmin,) = db.execute("select pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+    conv = open_conversation(http, target)
+    (xmin,) = one_row(db, "select pg_snapshot_xmin(pg_current_snapshot())::text")
     cursor_v1 = base64.urlsafe_b64encode(f"v1:{xmin}".encode()).decode().rstrip("=")
     new_id = team_message(http, target, conv["conversationId"], "after the v1 cursor")
     answer = sync(http, target, conv, cursor_v1)
@@ -258,12 +263,13 @@ def test_typing_time_comes_from_the_database_clock(
     """A typing row written with a clock an hour fast is stored with the database's time,
     so with a 1 s TTL the visitor sees the typing, and then not, once the TTL has passed."""
     url = serve(CHAT_TYPING_TTL_SECONDS="1")
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     set_typing(http, target, conv["conversationId"], True, skew_s=3600)
-    (ahead,) = db.execute(
+    (ahead,) = one_row(
+        db,
         "select max(updated_at) > now() from team_typing_indicators where conversation_id = %s",
         (conv["conversationId"],),
-    ).fetchone()
+    )
     assert ahead is False
     deadline = time.monotonic() + 10
     while sync(http, target, conv, url=url)["typing"]["isTyping"]:
@@ -308,11 +314,11 @@ def test_cursor_from_another_database_is_answered_with_a_resync(
             http, f"{other.api_url}/functions/v1", SYNC, conv, other.env()["SUPABASE_ANON_KEY"]
         )
         foreign = answer.json()["cursor"]
-        (other_epoch,) = other_db.execute("select id::text from chat_sync_epoch").fetchone()
+        (other_epoch,) = one_row(other_db, "select id::text from chat_sync_epoch")
     own = sync(http, target, conv, url=url)["cursor"]
     assert "resync" not in sync(http, target, conv, own, url=url)
     assert sync(http, target, conv, foreign, url=url)["resync"] is True
-    (epoch,) = db.execute("select id::text from chat_sync_epoch").fetchone()
+    (epoch,) = one_row(db, "select id::text from chat_sync_epoch")
     db.execute("update chat_sync_epoch set id = %s", (other_epoch,))
     try:
         assert sync(http, target, conv, foreign, url=url)["resync"] is True
@@ -322,7 +328,7 @@ def test_cursor_from_another_database_is_answered_with_a_resync(
 
 def _xmax(conn: psycopg.Connection) -> int:
     """The database's next transaction id."""
-    (xmax,) = conn.execute("select pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+    (xmax,) = one_row(conn, "select pg_snapshot_xmax(pg_current_snapshot())::text")
     return int(xmax)
 
 
@@ -332,7 +338,7 @@ def test_both_ways_of_reading_keep_their_index_in_a_generic_plan(
     """Planned generically (as a cached plpgsql plan is), the incremental read is bounded by
     `sync_xid >=` in the (conversation_id, sync_xid) index and the page read by created_at
     in (conversation_id, created_at, id): cost stays independent of history length."""
-    conv = start(http, target)
+    conv = open_conversation(http, target)
     team_messages(http, target, conv["conversationId"], [f"h{i}" for i in range(200)])
     db.execute("analyze chat_messages")  # planner statistics, as autovacuum keeps them
     notices: list[str] = []

@@ -15,20 +15,31 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jwt
 import psycopg
 import pytest
 
+from toolkit import stack
 from toolkit.config import DeclaredFlags, Target
 from toolkit.db.migrations import migrate
-from toolkit.errors import ToolkitError
 from toolkit.ops.verify import Report, verify
 from toolkit.paths import REPO_ROOT
-from toolkit.stack import lifecycle as stack
 
 pytestmark = pytest.mark.embedded
 
 MIGRATE = "run `chat-toolkit migrate`"
+ACCESS_IDS = [
+    "access.roles",
+    "access.anon.grants",
+    "access.anon.policies",
+    "access.authenticated.grants",
+    "access.authenticated.policies",
+    "access.anon.reads",
+    "access.authenticated.reads",
+]
 READ_IDS = [
+    "keys.anon_key",
+    "keys.service_role_key",
     "catalog.token_column",
     "catalog.token_index",
     "catalog.visitor_read_policies",
@@ -38,6 +49,7 @@ READ_IDS = [
     "rest.anon_read.chat_messages",
     "rest.service_read.chat_conversations",
     "rest.service_read.chat_messages",
+    *ACCESS_IDS,
     "functions.handle-chat-message.answers",
     "functions.handle-chat-message.unknown_conversation",
     "functions.handle-chat-message.cors_preflight",
@@ -52,7 +64,6 @@ READ_IDS = [
     "lint.anon_security_definer_function_executable",
     "lint.rls_disabled_in_public",
     "lint.rls_enabled_no_policy",
-    "lint.rls_policy_always_true",
     "lint.function_search_path_mutable",
 ]
 WRITE_IDS = [
@@ -119,6 +130,8 @@ def test_verify_passes_on_the_migrated_target(target: Target, db: psycopg.Connec
     assert set(statuses(report, "catalog.").values()) == {"PASS"}
     assert set(statuses(report, "rest.").values()) == {"PASS"}
     assert set(statuses(report, "functions.").values()) == {"PASS"}
+    assert set(statuses(report, "keys.").values()) == {"PASS"}
+    assert set(statuses(report, "access.").values()) == {"PASS"}
     assert set(statuses(report, "hardening.").values()) <= {"PASS", "WARN"}
     assert set(statuses(report, "lint.").values()) <= {"PASS", "WARN"}
     assert reason(report, "rest.anon_read.chat_messages") == "401 42501 permission denied"
@@ -184,11 +197,19 @@ def test_verify_write_follows_the_flags_the_env_declares(
 def test_verify_write_fails_when_the_env_declares_other_flags(
     target: Target, serve: Callable[..., str], db: psycopg.Connection
 ) -> None:
-    """Env says defaults but the functions run with bootstrap off: write.bootstrap FAILs."""
+    """Env says defaults but the functions run with bootstrap off: write.bootstrap FAILs, and
+    so does write.enforce (the message path no longer mints either)."""
     flipped = dataclasses.replace(target, functions_url=serve(CHAT_SYNC_ALLOW_BOOTSTRAP="false"))
     report = verify(flipped, DeclaredFlags(), write=True)
     assert report.passed is False
-    assert [c.id for c in report.checks if c.status == "FAIL"] == ["write.bootstrap"]
+    assert [c.id for c in report.checks if c.status == "FAIL"] == [
+        "write.bootstrap",
+        "write.enforce",
+    ]
+    assert reason(report, "write.enforce") == (
+        "tokenless message on a legacy conversation: expected 200 with a token "
+        "(ENFORCE_VISITOR_CONVERSATION_TOKEN=false in the env), got 200"
+    )
     assert reason(report, "write.bootstrap") == (
         "tokenless sync with visitorId: expected 200 with a token "
         "(CHAT_SYNC_ALLOW_BOOTSTRAP=true in the env), got 401 token_required; the deployed "
@@ -270,30 +291,6 @@ def test_verify_cli_exits_1_on_the_baseline(baseline_target: Target, tmp_path: P
 # -- unreachable or missing configuration ------------------------------------------------
 
 
-def test_unreachable_api_is_one_toolkit_error() -> None:
-    """A closed port is one ToolkitError naming the URL and the fix, not a list of FAILs."""
-    nowhere = Target("http://127.0.0.1:1", "a", "s", "http://127.0.0.1:1/functions/v1", None, None)
-    with pytest.raises(ToolkitError) as caught:
-        verify(nowhere)
-    assert str(caught.value) == (
-        "cannot reach the Supabase API at http://127.0.0.1:1 (connection refused or host "
-        "unknown); start the stack (`chat-toolkit stack up` or `supabase start`) or fix "
-        "SUPABASE_URL"
-    )
-
-
-def test_cli_without_env_is_one_line_without_traceback(tmp_path: Path) -> None:
-    """With an empty env file the CLI exits 1 with a single line naming SUPABASE_URL."""
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
-    result = run_cli("verify", "--env-file", str(empty))
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr.splitlines() == [
-        "chat-toolkit: SUPABASE_URL is not set (e.g. http://127.0.0.1:54321; "
-        "`chat-toolkit stack env` prints one)"
-    ]
-
-
 # -- WARN and half-applied states, on a throwaway stack ---------------------------------
 
 
@@ -348,18 +345,14 @@ def test_realtime_publication_is_a_warning(scratch: Target) -> None:
             "RLS is off on team_typing_indicators; alter table ... enable row level security",
         ),
         (
-            "drop policy team_typing_indicators_team_all on public.team_typing_indicators",
-            "create policy team_typing_indicators_team_all on public.team_typing_indicators "
-            "for all to authenticated using (true) with check (true)",
+            "drop policy team_typing_indicators_team_members on public.team_typing_indicators",
+            "create policy team_typing_indicators_team_members on public.team_typing_indicators "
+            "for all to authenticated using ((select chat_private.is_chat_team_member())) "
+            "with check ((select chat_private.is_chat_team_member()) "
+            "and user_id = (select auth.uid()))",
             "lint.rls_enabled_no_policy",
             "RLS on but no policy on team_typing_indicators, and anon or authenticated hold "
             "grants on it",
-        ),
-        (
-            "create policy ctv_open on public.chat_messages for insert to anon with check (true)",
-            "drop policy ctv_open on public.chat_messages",
-            "lint.rls_policy_always_true",
-            "policies for anon with using/with check (true): ctv_open on chat_messages",
         ),
         (
             "grant insert, delete on public.chat_messages to anon",
@@ -369,12 +362,13 @@ def test_realtime_publication_is_a_warning(scratch: Target) -> None:
             "update, delete from anon on these tables",
         ),
     ],
-    ids=["definer", "search-path", "rls-off", "no-policy", "always-true", "anon-writes"],
+    ids=["definer", "search-path", "rls-off", "no-policy", "anon-writes"],
 )
 def test_splinter_lints_warn(
     scratch: Target, change: str, undo: str, check_id: str, expected: str
 ) -> None:
-    """Each splinter-style or grant finding on the chat tables or public functions is a WARN."""
+    """Each splinter-style or grant finding on the chat tables or public functions is a WARN
+    (and fails the run only where it also lets a caller read chat rows)."""
     assert statuses(verify(scratch))[check_id] == "PASS"
     execute(scratch, change)
     try:
@@ -382,7 +376,10 @@ def test_splinter_lints_warn(
     finally:
         execute(scratch, undo)
     assert (statuses(report)[check_id], reason(report, check_id)) == ("WARN", expected)
-    assert report.passed is True
+    # RLS off on a table authenticated may read is more than a lint: every signed-in user
+    # reads its rows, which the access check FAILs.
+    fails = ["access.authenticated.reads"] if check_id == "lint.rls_disabled_in_public" else []
+    assert [c.id for c in report.checks if c.status == "FAIL"] == fails
 
 
 def test_half_applied_migration_fails_and_migrate_fixes_it(scratch: Target) -> None:
@@ -407,3 +404,183 @@ def test_half_applied_migration_fails_and_migrate_fixes_it(scratch: Target) -> N
     )
     assert [m.version for m in migrate(scratch.db_url)] == ["20260327054000"]
     assert statuses(verify(scratch))["catalog.migrations"] == "PASS"
+
+
+@pytest.mark.writes
+def test_verify_write_with_bootstrap_off_expects_no_token_from_a_message(
+    target: Target, serve: Callable[..., str], db: psycopg.Connection
+) -> None:
+    """Bootstrap off, enforcement not yet on: a tokenless message on a legacy conversation
+    must be accepted without a token (no path mints from an id + visitorId pair)."""
+    off = dataclasses.replace(target, functions_url=serve(CHAT_SYNC_ALLOW_BOOTSTRAP="false"))
+    report = verify(off, DeclaredFlags(allow_bootstrap=False), write=True)
+    assert statuses(report, "write.") == dict.fromkeys(WRITE_IDS, "PASS")
+    assert reason(report, "write.enforce") == (
+        "tokenless message on a legacy conversation: 200, accepted and no token issued "
+        "(ENFORCE_VISITOR_CONVERSATION_TOKEN=false, CHAT_SYNC_ALLOW_BOOTSTRAP=false)"
+    )
+    assert db.execute(LEFTOVERS).fetchone() == (0, 0, 0)
+
+
+# -- every role PostgREST can switch to (CONTRACT §10) ------------------------------------
+
+ALWAYS_TRUE = (
+    "chat_conversations_team_all on chat_conversations (using (true)), "
+    "chat_messages_team_all on chat_messages (using (true)), "
+    "team_typing_indicators_team_all on team_typing_indicators (using (true))"
+)
+
+
+def test_verify_fails_while_authenticated_has_always_true_policies(
+    pre_team_access_target: Target,
+) -> None:
+    """Migrated up to 20260327060000 (anon closed, the baseline's team policies intact):
+    verify FAILs authenticated's grants, policies and reads, naming the role, the tables,
+    the policies and the fix, while every anon check passes."""
+    report = verify(pre_team_access_target)
+    assert report.passed is False
+    assert statuses(report, "access.authenticated.") == dict.fromkeys(
+        [
+            "access.authenticated.grants",
+            "access.authenticated.policies",
+            "access.authenticated.reads",
+        ],
+        "FAIL",
+    )
+    assert set(statuses(report, "access.anon.").values()) == {"PASS"}
+    assert set(statuses(report, "rest.").values()) == {"PASS"}
+    assert reason(report, "access.authenticated.policies") == (
+        "always-true policies for authenticated (Security Advisor rls_policy_always_true), so "
+        f"every authenticated caller passes them: {ALWAYS_TRUE}; drop them (`drop policy "
+        "chat_conversations_team_all on public.chat_conversations; drop policy "
+        "chat_messages_team_all on public.chat_messages; drop policy "
+        "team_typing_indicators_team_all on public.team_typing_indicators`); where "
+        f"20260327061000 is not applied yet, {MIGRATE} instead: it replaces them with "
+        "team-membership policies"
+    )
+    assert reason(report, "access.authenticated.grants") == (
+        "authenticated holds INSERT, SELECT, UPDATE on chat_conversations.access_token_hash; "
+        f"{MIGRATE} (20260327061000 limits authenticated to team members and keeps it off the "
+        "hash); if it is applied already, revoke them as it does (`revoke all on "
+        "public.chat_conversations from authenticated`, then grant the other columns)"
+    )
+    leak = reason(report, "access.authenticated.reads")
+    assert leak.startswith(
+        "a JWT with role authenticated for a user on no team reads 2 rows of "
+        "chat_conversations, 4 rows of chat_messages, 1 row of team_typing_indicators, "
+        "access_token_hash ("
+    )
+    assert "through chat_conversations_team_all on chat_conversations" in leak
+
+
+def test_verify_fails_when_an_always_true_policy_is_recreated(scratch: Target) -> None:
+    """After the migration, re-creating the baseline's `using (true)` team policy (or an
+    always-true anon policy) is a FAIL for that role; removing it passes again."""
+    assert statuses(verify(scratch))["access.authenticated.policies"] == "PASS"
+    execute(
+        scratch,
+        "create policy chat_messages_team_all on public.chat_messages "
+        "for all to authenticated using (true) with check (true); "
+        "create policy ctv_open on public.chat_messages for insert to anon with check (true)",
+    )
+    try:
+        report = verify(scratch)
+    finally:
+        execute(
+            scratch,
+            "drop policy chat_messages_team_all on public.chat_messages; "
+            "drop policy ctv_open on public.chat_messages",
+        )
+    assert statuses(report, "access.") == {
+        **dict.fromkeys(ACCESS_IDS, "PASS"),
+        "access.anon.policies": "FAIL",
+        "access.authenticated.policies": "FAIL",
+        "access.authenticated.reads": "FAIL",
+    }
+    assert reason(report, "access.anon.policies") == (
+        "always-true policies for anon (Security Advisor rls_policy_always_true), so every anon "
+        "caller passes them: ctv_open on chat_messages (with check (true)); drop them "
+        "(`drop policy ctv_open on public.chat_messages`) or make them check a team membership"
+    )
+    assert "chat_messages_team_all on chat_messages (using (true))" in reason(
+        report, "access.authenticated.policies"
+    )
+    assert statuses(verify(scratch))["access.authenticated.policies"] == "PASS"
+
+
+def test_verify_checks_every_role_granted_to_authenticator(scratch: Target) -> None:
+    """A custom role PostgREST can switch to (granted to authenticator) with a table grant
+    and an always-true policy is found, minted a JWT and FAILed like authenticated."""
+    execute(
+        scratch,
+        "create role ctv_agent nologin; grant ctv_agent to authenticator; "
+        "grant usage on schema public to ctv_agent; "
+        "grant select on public.chat_conversations to ctv_agent; "
+        "create policy ctv_agent_all on public.chat_conversations for select to ctv_agent "
+        "using (true)",
+    )
+    try:
+        report = verify(scratch)
+    finally:
+        execute(
+            scratch,
+            "drop policy ctv_agent_all on public.chat_conversations; "
+            "revoke all on public.chat_conversations from ctv_agent; "
+            "revoke usage on schema public from ctv_agent; drop role ctv_agent",
+        )
+    assert reason(report, "access.roles").startswith(
+        "PostgREST can switch to anon, authenticated, ctv_agent besides service_role"
+    )
+    assert statuses(report, "access.ctv_agent.") == dict.fromkeys(
+        ["access.ctv_agent.grants", "access.ctv_agent.policies", "access.ctv_agent.reads"],
+        "FAIL",
+    )
+    assert reason(report, "access.ctv_agent.grants").startswith(
+        "ctv_agent holds SELECT on chat_conversations.access_token_hash; revoke them"
+    )
+    assert reason(report, "access.ctv_agent.reads").startswith(
+        "a JWT with role ctv_agent for a user on no team reads "
+    )
+
+
+def test_swapped_keys_are_a_configuration_error_not_a_leak(target: Target) -> None:
+    """The service-role key set as SUPABASE_ANON_KEY: keys.anon_key FAILs and says so; the
+    anon read checks are skipped instead of reporting an open table."""
+    swapped = dataclasses.replace(
+        target, anon_key=target.service_role_key, service_role_key=target.anon_key
+    )
+    report = verify(swapped)
+    assert reason(report, "keys.anon_key") == (
+        "SUPABASE_ANON_KEY carries role service_role, not anon (the two keys look swapped): a "
+        "configuration error, not a leak; set SUPABASE_ANON_KEY to the project's anon key"
+    )
+    assert statuses(report, "keys.")["keys.service_role_key"] == "FAIL"
+    assert set(statuses(report, "rest.").values()) == {"SKIP"}
+    assert statuses(report)["access.anon.reads"] == "SKIP"
+    assert not any("is open" in c.reason for c in report.checks)
+
+
+def test_a_key_of_another_project_is_named(target: Target) -> None:
+    """An anon key signed with another secret: keys.anon_key FAILs naming the key, and the
+    API's refusal (401 PGRST301) is reported as a key problem, not as a leak."""
+    foreign = jwt.encode({"role": "anon"}, "another-project-secret-" + "x" * 20, "HS256")
+    report = verify(dataclasses.replace(target, anon_key=foreign, jwt_secret=None))
+    assert statuses(report, "keys.")["keys.anon_key"] == "PASS"  # unverifiable without secret
+    assert reason(report, "rest.anon_read.chat_conversations") == (
+        "expected 401 42501, got 401 PGRST301: the API refused SUPABASE_ANON_KEY as a JWT (a "
+        "key of another project?); fix the key"
+    )
+    with_secret = verify(dataclasses.replace(target, anon_key=foreign))
+    assert reason(with_secret, "keys.anon_key") == (
+        "SUPABASE_ANON_KEY is not signed with SUPABASE_JWT_SECRET or has expired (a key of "
+        "another project?); copy both from the same project"
+    )
+
+
+def test_a_wrong_url_is_a_url_problem(target: Target) -> None:
+    """A SUPABASE_URL that answers 404 on /rest/v1/<table> is named a URL problem."""
+    wrong = dataclasses.replace(target, url=f"{target.url}/rest/v1/no-such")
+    report = verify(wrong)
+    assert reason(report, "rest.anon_read.chat_conversations").startswith(
+        "expected 401 42501, got 404: a URL problem, not a key problem ("
+    )

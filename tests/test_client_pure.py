@@ -384,7 +384,9 @@ def test_interval_must_be_positive(tmp_path: Path) -> None:
         asyncio.run(scenario())
 
 
-def page(*ids: str, cursor: str = "v2.c", has_more: bool = False, **extra: Any) -> dict[str, Any]:
+def page(
+    *ids: str, cursor: str | None = "v2.c", has_more: bool = False, **extra: Any
+) -> dict[str, Any]:
     """A sync answer holding messages `ids`; message "mN" was written at second N."""
     return {
         **SYNC_OK,

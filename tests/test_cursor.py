@@ -75,7 +75,7 @@ def test_sealed_cursor_shows_no_transaction_id() -> None:
         assert str(xid) not in sealed
         for size in (4, 8):
             for order in ("big", "little"):
-                assert (xid % 2 ** (8 * size)).to_bytes(size, order) not in raw  # type: ignore[arg-type]
+                assert (xid % 2 ** (8 * size)).to_bytes(size, order) not in raw
     assert uuid.UUID(EPOCH).bytes not in raw
     assert SEAL.seal(value, CONVERSATION) != sealed
 

@@ -62,23 +62,37 @@ def test_least_recently_used_keys_are_forgotten() -> None:
 def test_limiter_raises_429_with_retry_after() -> None:
     """Over the per-conversation sync limit: RateLimited, status 429, Retry-After in seconds."""
     limiter = Limiter(Rate(1, 10), Rate(1, 10), Rate(1, 10), Rate(1, 10))
-    limiter.sync("conv", "1.2.3.4")
+    limiter.sync("conv")
     with pytest.raises(RateLimited) as caught:
-        limiter.sync("conv", "1.2.3.4")
+        limiter.sync("conv")
     assert caught.value.status == 429
     assert caught.value.headers["Retry-After"] in {"9", "10"}
 
 
-def test_failed_checks_block_the_address_not_the_conversation() -> None:
-    """After its failure budget an address is refused before any lookup; others are not."""
+def test_failures_are_refused_only_as_failures() -> None:
+    """Past its failure budget an address's next failure is 429; the address's verified
+    requests and another address's failures are untouched."""
     limiter = Limiter(Rate(100, 10), Rate(100, 10), Rate(2, 60), Rate(100, 10))
     limiter.failed("6.6.6.6")
     limiter.failed("6.6.6.6")
     with pytest.raises(RateLimited):
-        limiter.sync("any-conversation", "6.6.6.6")
+        limiter.failed("6.6.6.6")
+    limiter.sync("any-conversation")
+    limiter.message("any-conversation", verified=True)
+    limiter.failed("7.7.7.7")
+
+
+def test_tokenless_messages_spend_their_own_bucket() -> None:
+    """Messages accepted without a token cannot exhaust the token holder's bucket."""
+    limiter = Limiter(Rate(100, 10), Rate(2, 60), Rate(100, 10), Rate(100, 10))
+    limiter.message("conv", verified=False)
+    limiter.message("conv", verified=False)
     with pytest.raises(RateLimited):
-        limiter.message("any-conversation", "6.6.6.6")
-    limiter.sync("any-conversation", "7.7.7.7")
+        limiter.message("conv", verified=False)
+    limiter.message("conv", verified=True)
+    limiter.message("conv", verified=True)
+    with pytest.raises(RateLimited):
+        limiter.message("conv", verified=True)
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,9 @@ def test_disable_bootstrap_gives_the_secrets_command() -> None:
         DISABLE_BOOTSTRAP,
         3,
         "0 bootstrap mints and 0 active conversations without a token in the last 7 days "
-        "(2 conversations without a token idle for longer)",
+        "(2 conversations without a token idle for longer); once off, no sync or message "
+        "mints a token from an id and visitorId, and tokenless messages are accepted without "
+        "one until enforcement",
         "supabase secrets set CHAT_SYNC_ALLOW_BOOTSTRAP=false",
     )
 

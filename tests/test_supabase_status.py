@@ -124,7 +124,7 @@ def test_cli_reads_stdin_and_prints_dotenv() -> None:
 
 
 def test_cli_missing_keys_is_a_one_line_error() -> None:
-    """A file lacking SERVICE_ROLE_KEY exits 1 with one stderr line and prints nothing."""
+    """A file lacking SERVICE_ROLE_KEY is a ConfigError: exit 2, one stderr line, no output."""
     result = subprocess.run(
         [sys.executable, "-m", "toolkit.cli", "env", "--from-supabase-status", "-"],
         input=without("SERVICE_ROLE_KEY"),
@@ -133,7 +133,7 @@ def test_cli_missing_keys_is_a_one_line_error() -> None:
         cwd=REPO_ROOT,
         check=False,
     )
-    assert (result.returncode, result.stdout) == (1, "")
+    assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.splitlines() == [
         "chat-toolkit: `supabase status -o env` output lacks SERVICE_ROLE_KEY; is the stack "
         "running (`supabase start`), and was it `-o env` output?"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 
 from toolkit.tokens import hash_token, mint_token, token_matches
 
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
+URL_SAFE_43 = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 def test_minted_token_is_43_url_safe_characters() -> None:
@@ -58,3 +60,12 @@ def test_no_stored_hash_never_matches() -> None:
     assert token_matches(mint_token(), None) is False
     assert token_matches("", None) is False
     assert token_matches("", "") is False
+
+
+def test_ten_thousand_tokens_are_distinct_url_safe_and_full_length() -> None:
+    """10,000 minted tokens are all different, URL-safe, 43 characters and 256 bits each."""
+    tokens = [mint_token() for _ in range(10_000)]
+    assert len(set(tokens)) == 10_000
+    assert all(URL_SAFE_43.match(token) for token in tokens)
+    assert {len(base64.urlsafe_b64decode(token + "=")) for token in tokens} == {32}
+    assert len({hash_token(token) for token in tokens}) == 10_000

@@ -1,7 +1,23 @@
-"""chat-toolkit: token-scoped visitor chat for Supabase."""
+"""chat-toolkit: token-scoped visitor chat for Supabase.
+
+cli               `chat-toolkit`: arguments and the environment read once; errors to exit codes
+config            the settings (Target, ServerSettings, ...), which source wins, redact_url
+errors            the one error tree, each class with its exit code
+protocol          facts of the wire written once (paths, headers, CORS, names, codes)
+tokens, keys      conversation tokens; Supabase's legacy HS256 API keys
+supabase_status   `chat-toolkit env --from-supabase-status`
+paths             where the SQL and the installed binaries are
+functions/        server side: the two edge functions
+client/           visitor side: VisitorClient and `chat`
+db/               connect, migrations, SQL splitting
+stack/            the embedded stack
+ops/              operator tools: verify, rollout
+load/             bench, the wrk runner, procstat, soak
+"""
 
 from toolkit.config import ServerSettings, Target, load_environment
 from toolkit.errors import (
+    CheckFailed,
     ConfigError,
     Forbidden,
     FunctionError,
@@ -11,10 +27,13 @@ from toolkit.errors import (
     TokenRequired,
     ToolkitError,
     Unauthorized,
+    Unreachable,
     UpstreamUnavailable,
+    UsageError,
 )
 
 __all__ = [
+    "CheckFailed",
     "ConfigError",
     "Forbidden",
     "FunctionError",
@@ -26,6 +45,8 @@ __all__ = [
     "TokenRequired",
     "ToolkitError",
     "Unauthorized",
+    "Unreachable",
     "UpstreamUnavailable",
+    "UsageError",
     "load_environment",
 ]

@@ -1,34 +1,52 @@
-"""The `chat-toolkit` command line: stack, migrate, serve."""
+"""The `chat-toolkit` command line: the one edge where arguments and the environment are read,
+and where errors become one line on stderr and an exit code (toolkit/errors.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from toolkit.config import load_environment
+from toolkit import stack
+from toolkit.config import load_environment, redact_url
 from toolkit.db import migrations
-from toolkit.errors import ToolkitError
-from toolkit.stack import lifecycle as stack
+from toolkit.db.connect import hide_password
+from toolkit.errors import (
+    CheckFailed,
+    ConfigError,
+    Interrupted,
+    StackError,
+    ToolkitError,
+    UsageError,
+)
+from toolkit.load.soak import command as soak_command
+from toolkit.ops import team
 from toolkit.stack import probes
 
-__all__ = ["main"]
+__all__ = ["BUG_EXIT_CODE", "ENV_FILE_HELP", "main"]
+
+BUG_EXIT_CODE = 70  # EX_SOFTWARE (sysexits.h): an unexpected exception is a bug
+ENV_FILE_HELP = "dotenv file; it wins over exported variables (default: .env, which they win over)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code comes from the error's class (argparse's own: 2)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except ToolkitError as exc:
         print(f"chat-toolkit: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        print("chat-toolkit: interrupted", file=sys.stderr)
+        return Interrupted.exit_code
     except Exception as exc:
         if os.environ.get("CHAT_TOOLKIT_DEBUG"):
             raise
@@ -37,11 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(set CHAT_TOOLKIT_DEBUG=1 for a traceback)",
             file=sys.stderr,
         )
-        return 1
+        return BUG_EXIT_CODE
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
+
+
+def _environment(args: argparse.Namespace) -> dict[str, str]:
+    """The one read of the process environment: with --env-file, the file wins over it."""
+    return load_environment(os.environ, args.env_file)
 
 
 # -- stack ------------------------------------------------------------------------------
@@ -60,22 +83,38 @@ def _stack_up(args: argparse.Namespace) -> int:
         functions_workers=args.workers,
     )
     started = time.monotonic()
-    state = stack.up(options, progress=_say)
+    # SIGTERM stops a starting stack as Ctrl-C does: every part started is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    state = stack.up(options, progress=_say, started=_hold_for_tests)
     _say(f"stack up in {time.monotonic() - started:.1f}s; env written to {args.dir / 'env'}")
     env = state.env()
     for key, value in env.items():
         _say(f"  {key}={value}")
+    _say(f"widget {env['SUPABASE_URL']}/widget/?key={env['SUPABASE_ANON_KEY']}")
     for line in probes.read_summary(
         env["SUPABASE_URL"], env["SUPABASE_ANON_KEY"], env["SUPABASE_SERVICE_ROLE_KEY"]
     ):
         _say(line)
     if args.detach:
-        _say(f"stop it with: chat-toolkit stack down --dir {args.dir}")
+        _say(f"stop it with: chat-toolkit stack down --dir {shlex.quote(str(args.dir))}")
         return 0
     _say("running; press Ctrl-C to stop")
     reason = stack.wait_foreground(state)
     _say(f"stack {reason}")
-    return 0 if reason == "stopped" else 1
+    return 0 if reason == "stopped" else StackError.exit_code
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _hold_for_tests(stage: str) -> None:
+    """CHAT_TOOLKIT_STACK_HOLD=<stage> pauses `stack up` once that stage (postgres, schema,
+    postgrest, functions, nginx) is under way, until a signal: how the tests interrupt
+    each stage."""
+    if os.environ.get("CHAT_TOOLKIT_STACK_HOLD") == stage:
+        _say(f"holding at {stage} (CHAT_TOOLKIT_STACK_HOLD) until a signal")
+        signal.pause()
 
 
 def _stack_down(args: argparse.Namespace) -> int:
@@ -88,15 +127,15 @@ def _stack_status(args: argparse.Namespace) -> int:
     rows = stack.status(args.dir)
     for part, state, where in rows:
         _say(f"{part:<10} {state:<22} {where}")
-    return 0 if all(s.startswith("running") for _, s, _ in rows) else 1
+    if not all(s.startswith("running") for _, s, _ in rows):
+        raise CheckFailed(f"not every part of the stack in {args.dir} is running")
+    return 0
 
 
 def _stack_env(args: argparse.Namespace) -> int:
     path = args.dir / "env"
     if stack.read_state(args.dir.resolve()) is None or not path.is_file():
-        raise ToolkitError(
-            f"no running stack in {args.dir}; start one with `chat-toolkit stack up`"
-        )
+        raise StackError(f"no running stack in {args.dir}; start one with `chat-toolkit stack up`")
     sys.stdout.write(path.read_text())
     return 0
 
@@ -105,22 +144,23 @@ def _stack_env(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    db_url = args.db_url or load_environment(args.env_file).get("SUPABASE_DB_URL", "").strip()
+    db_url = args.db_url or _environment(args).get("SUPABASE_DB_URL", "").strip()
     if not db_url:
-        raise ToolkitError(
+        raise ConfigError(
             "SUPABASE_DB_URL is not set; pass --db-url postgresql://... "
             "(supabase start: postgresql://postgres:postgres@127.0.0.1:54322/postgres)"
         )
+    dry = " (dry run: nothing is written)" if args.dry_run else ""
+    _say(f"migrate: {hide_password(db_url)}{dry}")
     if args.rollback:
-        migrations.rollback(db_url, args.rollback, progress=_say)
+        migrations.rollback(db_url, args.rollback, dry_run=args.dry_run, progress=_say)
         return 0
-    todo = migrations.migrate(db_url, dry_run=args.dry_run, progress=_say)
     if args.dry_run:
-        for m in todo:
-            _say(f"pending {m.version}_{m.name}")
-        _say(f"{len(todo)} pending")
-    else:
-        _say(f"{len(todo)} applied; database is up to date")
+        for line in migrations.inspect(db_url).lines():
+            _say(line)
+        return 0
+    applied = migrations.migrate(db_url, progress=_say)
+    _say(f"{len(applied)} applied; database is up to date")
     return 0
 
 
@@ -128,11 +168,17 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from toolkit.functions.server import run
+    from toolkit.functions.server import hand_over, run
+    from toolkit.protocol import FUNCTIONS_PATH
 
     if args.workers < 1:
-        raise ToolkitError("--workers must be at least 1")
-    run(load_environment(args.env_file), host=args.host, port=args.port, workers=args.workers)
+        raise UsageError("--workers must be at least 1")
+    settings = hand_over(_environment(args), os.environ)
+    _say(
+        f"serve: http://{args.host}:{args.port}{FUNCTIONS_PATH} on "
+        f"{redact_url(settings.supabase_url)}, {args.workers} worker(s)"
+    )
+    run(host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -144,10 +190,11 @@ def _chat(args: argparse.Namespace) -> int:
     from toolkit.config import Target
 
     if not args.interval >= 0.1:
-        raise ToolkitError("--interval must be at least 0.1 seconds")
+        raise UsageError("--interval must be at least 0.1 seconds")
     if not 0 <= args.wait <= 25:
-        raise ToolkitError("--wait must be from 0 to 25 seconds (0 polls every --interval)")
-    target = Target.from_env(load_environment(args.env_file), service_role=False)
+        raise UsageError("--wait must be from 0 to 25 seconds (0 polls every --interval)")
+    target = Target.from_env(_environment(args), service_role=False)
+    _say(f"chat: {redact_url(target.functions_url)}")
     return run_chat(
         target,
         args.session,
@@ -160,32 +207,15 @@ def _chat(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from toolkit.load import bench
 
-    try:
-        concurrency = tuple(int(c) for c in args.concurrency.split(","))
-    except ValueError:
-        raise ToolkitError(
-            "--concurrency takes numbers separated by commas, e.g. 8,32,64"
-        ) from None
-    if args.duration < 1 or min(concurrency) < 1:
-        raise ToolkitError("--duration and --concurrency must be at least 1")
-    if args.delivery_visitors < 1:
-        raise ToolkitError("--delivery-visitors must be at least 1")
-    options = bench.BenchOptions(
-        duration=args.duration,
-        concurrency=concurrency,
-        workers=args.workers or bench.BenchOptions().workers,
-        delivery_visitors=args.delivery_visitors,
-    )
-    report = bench.run_bench(options, progress=_say)
-    _say("")
-    _say(bench.format_table(report))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        _say(f"figures written to {args.json}")
-    if args.plot:
-        bench.plot(report, Path(args.plot))
-        _say(f"plot written to {args.plot}")
-    return 0
+    return bench.command(args, _say)
+
+
+def _soak(args: argparse.Namespace) -> int:
+    return soak_command.run(args, _environment(args), progress=_say)
+
+
+def _team(args: argparse.Namespace) -> int:
+    return team.run(args, _environment(args), progress=_say)
 
 
 # -- verify, rollout, env ---------------------------------------------------------------
@@ -195,12 +225,13 @@ def _verify(args: argparse.Namespace) -> int:
     from toolkit.config import DeclaredFlags, Target
     from toolkit.ops.verify import verify
 
-    env = load_environment(args.env_file)
+    env = _environment(args)
     target = Target.from_env(env)
     flags = DeclaredFlags.from_env(env)
     if not args.json:
+        database = f" and {redact_url(target.db_url)}" if target.db_url else ""
         note = " (--write: its test rows are deleted afterwards)" if args.write else ""
-        _say(f"verify {target.url}{note}")
+        _say(f"verify: {redact_url(target.url)}{database}{note}")
     report = verify(
         target,
         flags,
@@ -208,13 +239,16 @@ def _verify(args: argparse.Namespace) -> int:
         on_check=(lambda _check: None) if args.json else (lambda check: _say(check.line())),
     )
     _say(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
-    return 0 if report.passed else 1
+    failed = [c.id for c in report.checks if c.status == "FAIL"]
+    if failed:
+        raise CheckFailed(f"{len(failed)} check(s) FAILed: {', '.join(failed)}")
+    return 0
 
 
 def _rollout_status(args: argparse.Namespace) -> int:
     from toolkit.ops.rollout import rollout_status
 
-    status = rollout_status(load_environment(args.env_file), args.days)
+    status = rollout_status(_environment(args), args.days)
     for line in [json.dumps(status.to_json(), indent=2)] if args.json else status.lines():
         _say(line)
     return 0
@@ -229,7 +263,7 @@ def _env_from_supabase_status(args: argparse.Namespace) -> int:
     elif Path(source).is_file():
         text = Path(source).read_text()
     else:
-        raise ToolkitError(
+        raise UsageError(
             f"{source} does not exist; pipe the output in instead: "
             "supabase status -o env | chat-toolkit env --from-supabase-status"
         )
@@ -242,6 +276,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="chat-toolkit", description="Token-scoped visitor chat for Supabase."
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    env_flag = argparse.ArgumentParser(add_help=False)
+    env_flag.add_argument("--env-file", help=ENV_FILE_HELP)
 
     stack_parser = commands.add_parser("stack", help="the embedded local stack")
     stack_commands = stack_parser.add_subparsers(required=True, metavar="ACTION")
@@ -281,12 +317,22 @@ def _parser() -> argparse.ArgumentParser:
         stack_commands.add_parser(name, parents=[dir_flag], help=text).set_defaults(run=run)
 
     p = commands.add_parser(
-        "migrate", help="apply sql/migrations, recorded as the Supabase CLI does"
+        "migrate",
+        parents=[env_flag],
+        help="apply sql/migrations, recorded as the Supabase CLI does",
     )
     p.add_argument("--db-url", help="Postgres URL (default: SUPABASE_DB_URL)")
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
-    p.add_argument("--dry-run", action="store_true", help="list pending migrations only")
-    p.add_argument("--rollback", metavar="VERSION", help="undo the newest applied migration")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the history (the toolkit's and the project's own) and change nothing; "
+        "with --rollback, say what would be undone",
+    )
+    p.add_argument(
+        "--rollback",
+        metavar="VERSION",
+        help="undo VERSION, which must be the newest applied toolkit migration",
+    )
     p.set_defaults(run=_migrate)
 
     p = commands.add_parser("bench", help="measure sync against raw PostgREST on one stack")
@@ -311,22 +357,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_bench)
 
-    p = commands.add_parser("serve", help="serve the two edge functions at /functions/v1")
+    p = commands.add_parser(
+        "soak",
+        help="simulated visitors and team against the functions, then an exact account",
+        description=soak_command.DESCRIPTION,
+    )
+    soak_command.add_arguments(p)
+    p.set_defaults(run=_soak)
+
+    p = commands.add_parser(
+        "serve", parents=[env_flag], help="serve the two edge functions at /functions/v1"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=54329, help="port to listen on (default 54329)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.set_defaults(run=_serve)
 
     p = commands.add_parser(
         "chat",
+        parents=[env_flag],
         help="chat as a visitor from the terminal (local development)",
         description="Chat as a website visitor through the two edge functions at "
         "SUPABASE_FUNCTIONS_URL with SUPABASE_ANON_KEY. Type a line and press Enter to "
         "send; replies and 'team is typing…' appear as they arrive. The session file keeps "
         "the conversation (and its token) so the next start resumes it. Ctrl-D or Ctrl-C quits.",
     )
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.add_argument(
         "--session",
         type=Path,
@@ -351,15 +406,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_chat)
 
+    p = commands.add_parser("team", help=team.HELP, description=team.DESCRIPTION)
+    team.add_arguments(p)
+    p.set_defaults(run=_team)
+
     p = commands.add_parser(
         "verify",
+        parents=[env_flag],
         help="check the cutover: schema, anon reads, functions, hardening",
         description="Check the project the env points at (embedded stack, `supabase start` or "
         "live): catalog (with SUPABASE_DB_URL), anon and service REST reads, both functions, "
         "and hardening warnings. Prints `PASS|FAIL|WARN|SKIP  <check id>  <reason>` per check; "
-        "never prints keys, tokens or hashes. Exits 1 if any check FAILs.",
+        "never prints keys, tokens or hashes. Exits 0 when nothing FAILs, 1 when a check "
+        "FAILs, 2 on a configuration error, 3 when the project cannot be reached.",
     )
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.add_argument("--json", action="store_true", help='print {"checks": [...], "passed": bool}')
     p.add_argument(
         "--write",
@@ -373,12 +433,12 @@ def _parser() -> argparse.ArgumentParser:
     rollout_commands = p.add_subparsers(required=True, metavar="ACTION")
     p = rollout_commands.add_parser(
         "status",
+        parents=[env_flag],
         help="figures from the database and the next step to take",
         description="Count unhashed active conversations and bootstrap / tokenless events in "
         "the window (from SUPABASE_DB_URL), show the flags the env declares, and name the next "
         "step of the rollout with the command that applies it.",
     )
-    p.add_argument("--env-file", help="dotenv file to read (default: .env)")
     p.add_argument("--days", type=int, default=7, metavar="N", help="window in days (default 7)")
     p.add_argument("--json", action="store_true", help="print the figures and step as JSON")
     p.set_defaults(run=_rollout_status)

@@ -1,4 +1,13 @@
-"""Configuration, read once from the environment (and `.env`) at the edge and passed in.
+"""Configuration, read once at the edge (the CLI) from the environment and a dotenv file, then
+passed in as frozen settings. Nothing below the CLI reads `os.environ`.
+
+Which source wins (`load_environment`):
+
+    --env-file FILE given   the file wins over exported variables. If it names any SUPABASE_*
+                            variable it is the whole target: exported SUPABASE_* variables are
+                            then ignored, so a target is never assembled from two projects.
+    no --env-file           exported variables win over `.env` in the working folder (as
+                            python-dotenv does), key by key.
 
 A missing or malformed variable is a ConfigError whose message names it.
 """
@@ -6,27 +15,34 @@ A missing or malformed variable is a ConfigError whose message names it.
 from __future__ import annotations
 
 import ipaddress
-import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
 from toolkit.errors import ConfigError
+from toolkit.keys import CLOCK_SKEW_SECONDS
+from toolkit.protocol import FUNCTIONS_PATH
 
 __all__ = [
+    "TARGET_PREFIX",
     "DeclaredFlags",
     "Network",
     "Rate",
     "ServerSettings",
     "Target",
+    "database_url",
     "flag",
     "load_environment",
+    "redact_url",
 ]
 
 Env = Mapping[str, str]
+TARGET_PREFIX = "SUPABASE_"
+"""The variables that together name one Supabase project (URL, keys, database, JWT secret)."""
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -50,25 +66,66 @@ class Rate:
         return rate
 
 
-def load_environment(env_file: str | Path | None = None) -> dict[str, str]:
-    """The process environment over the dotenv file (`.env` in the working folder by default).
+def load_environment(
+    environ: Env, env_file: str | Path | None = None, *, default_file: Path = Path(".env")
+) -> dict[str, str]:
+    """The settings' variables: `environ` (the process environment, passed in by the CLI)
+    merged with a dotenv file, by the precedence in this module's docstring.
 
-    Variables already set in the environment win, as with python-dotenv's defaults.
+    Raises ConfigError when `env_file` is named but does not exist.
     """
-    path = Path(env_file) if env_file is not None else Path(".env")
-    if env_file is not None and not path.is_file():
+    if env_file is None:
+        return {**_read_dotenv(default_file), **environ}
+    path = Path(env_file)
+    if not path.is_file():
         raise ConfigError(f"env file {path} does not exist")
-    values = (
-        {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
-    )
-    values.update(os.environ)
-    return values
+    chosen = _read_dotenv(path)
+    if any(name.startswith(TARGET_PREFIX) for name in chosen):
+        environ = {k: v for k, v in environ.items() if not k.startswith(TARGET_PREFIX)}
+    return {**environ, **chosen}
 
 
-def _require(env: Env, name: str, hint: str = "") -> str:
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password shown as `***`, for first lines and messages:
+    postgresql://postgres:***@127.0.0.1:54322/postgres (a `password=` query value too)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query, flags=re.IGNORECASE)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def database_url(env: Env, *, needed_by: str) -> str:
+    """SUPABASE_DB_URL, required: ConfigError naming it (and who needs it) when unset or not
+    a postgresql:// URL."""
+    value = _db_url(env)
+    if value is None:
+        raise ConfigError(
+            f"SUPABASE_DB_URL is not set; {needed_by} reads the database "
+            "(supabase start: postgresql://postgres:postgres@127.0.0.1:54322/postgres)"
+        )
+    return value
+
+
+def _db_url(env: Env) -> str | None:
+    value = env.get("SUPABASE_DB_URL", "").strip() or None
+    if value is not None and urlsplit(value).scheme not in ("postgres", "postgresql"):
+        raise ConfigError("SUPABASE_DB_URL is not a postgresql:// URL")
+    return value
+
+
+def _require(env: Env, name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
-        raise ConfigError(f"{name} is not set{hint}")
+        raise ConfigError(f"{name} is not set")
     return value
 
 
@@ -78,17 +135,10 @@ def _url(env: Env, name: str, default: str | None = None) -> str:
         raise ConfigError(
             f"{name} is not set (e.g. http://127.0.0.1:54321; `chat-toolkit stack env` prints one)"
         )
-    parsed = urlparse(value)
+    parsed = urlsplit(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ConfigError(f"{name}={value!r} is not an http(s) URL")
+        raise ConfigError(f"{name}={redact_url(value)!r} is not an http(s) URL")
     return value.rstrip("/")
-
-
-def _db_url(env: Env) -> str | None:
-    db_url = env.get("SUPABASE_DB_URL", "").strip() or None
-    if db_url is not None and urlparse(db_url).scheme not in ("postgres", "postgresql"):
-        raise ConfigError("SUPABASE_DB_URL is not a postgresql:// URL")
-    return db_url
 
 
 def flag(env: Env, name: str, default: bool) -> bool:
@@ -177,7 +227,7 @@ class Target:
                 if service_role
                 else env.get("SUPABASE_SERVICE_ROLE_KEY", "").strip()
             ),
-            functions_url=_url(env, "SUPABASE_FUNCTIONS_URL", f"{url}/functions/v1"),
+            functions_url=_url(env, "SUPABASE_FUNCTIONS_URL", f"{url}{FUNCTIONS_PATH}"),
             db_url=db_url,
             jwt_secret=env.get("SUPABASE_JWT_SECRET", "").strip() or None,
         )
@@ -198,6 +248,7 @@ class ServerSettings:
     service_role_key: str
     jwt_secret: str | None
     verify_jwt: bool = True
+    jwt_leeway_seconds: float = CLOCK_SKEW_SECONDS
     enforce_token: bool = False
     allow_bootstrap: bool = True
     responder: str = "rules"
@@ -256,6 +307,9 @@ class ServerSettings:
             service_role_key=service_role_key,
             jwt_secret=jwt_secret,
             verify_jwt=verify_jwt,
+            jwt_leeway_seconds=_number(
+                env, "FUNCTIONS_JWT_LEEWAY_SECONDS", defaults.jwt_leeway_seconds
+            ),
             enforce_token=flag(env, "ENFORCE_VISITOR_CONVERSATION_TOKEN", False),
             allow_bootstrap=flag(env, "CHAT_SYNC_ALLOW_BOOTSTRAP", True),
             responder=responder,

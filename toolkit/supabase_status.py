@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from toolkit.errors import ConfigError
+from toolkit.protocol import FUNCTIONS_PATH
 
 __all__ = ["REQUIRED", "parse_status_env", "to_dotenv", "toolkit_env"]
 
@@ -60,7 +61,7 @@ def toolkit_env(status: dict[str, str]) -> dict[str, str]:
         )
     env = {name: status.get(key, "").strip() for name, key in _MAPPING}
     if not env["SUPABASE_FUNCTIONS_URL"]:
-        env["SUPABASE_FUNCTIONS_URL"] = env["SUPABASE_URL"].rstrip("/") + "/functions/v1"
+        env["SUPABASE_FUNCTIONS_URL"] = env["SUPABASE_URL"].rstrip("/") + FUNCTIONS_PATH
     return env
 
 

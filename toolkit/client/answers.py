@@ -9,36 +9,12 @@ from typing import Any
 
 import httpx
 
-from toolkit.errors import (
-    Forbidden,
-    FunctionError,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
-    RateLimited,
-    TokenRequired,
-    Unauthorized,
-    UpstreamUnavailable,
-)
+from toolkit.errors import FUNCTION_ERRORS_BY_CODE, FunctionError, UpstreamUnavailable
+from toolkit.protocol import RETRY_AFTER
 
 __all__ = ["Message", "error_for", "field_of", "merge_messages", "text_of"]
 
 Message = dict[str, Any]
-_ERRORS_BY_CODE: dict[str, type[FunctionError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidRequest,
-        Unauthorized,
-        TokenRequired,
-        Forbidden,
-        NotFound,
-        MethodNotAllowed,
-        PayloadTooLarge,
-        RateLimited,
-        UpstreamUnavailable,
-    )
-}
 
 
 def merge_messages(existing: Iterable[Message], incoming: Iterable[Message]) -> list[Message]:
@@ -64,13 +40,13 @@ def error_for(
     answer = answer if isinstance(answer, dict) else {}
     code = answer.get("code") if isinstance(answer.get("code"), str) else None
     message = answer.get("error") if isinstance(answer.get("error"), str) else None
-    cls = _ERRORS_BY_CODE.get(code or "")
+    cls = FUNCTION_ERRORS_BY_CODE.get(code or "")
     if cls is None:
-        by_status = [c for c in _ERRORS_BY_CODE.values() if c.status == status]
+        by_status = [c for c in FUNCTION_ERRORS_BY_CODE.values() if c.status == status]
         cls = by_status[0] if len(by_status) == 1 else None
     if cls is None and (status >= 500 or status == 200):
         cls = UpstreamUnavailable
-    extra = {"Retry-After": headers["Retry-After"]} if "Retry-After" in headers else {}
+    extra = {RETRY_AFTER: headers[RETRY_AFTER]} if RETRY_AFTER in headers else {}
     text = message or f"{name} answered HTTP {status}"
     if cls is None:
         error = FunctionError(text, headers=extra)

@@ -33,11 +33,15 @@ from toolkit.errors import (
     TokenRequired,
     UpstreamUnavailable,
 )
+from toolkit.protocol import RETRY_AFTER
 
 __all__ = ["run_chat"]
 
 _SEND_ATTEMPTS = 3
 _OLDER = "/older"
+# Message text and names come from other people: C0 controls (but newline), DEL and C1
+# controls (CSI is U+009B) are shown as \xNN, so no escape sequence reaches the terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x0A}
 _LABELS = {"visitor": "You", "ai": "Assistant", "team": "Team", "system": "System"}
 
 
@@ -175,7 +179,7 @@ class _Terminal:
         self._synced = asyncio.Event()
 
     def say(self, line: str) -> None:
-        self.out.write(line + "\n")
+        self.out.write(line.translate(_CONTROLS) + "\n")
         self.out.flush()
 
     def hello(self, session: Session | None) -> None:
@@ -216,7 +220,7 @@ class _Terminal:
                 if not existing or attempt == _SEND_ATTEMPTS - 1:
                     self.say(f"* not sent: {exc}; type it again to retry")
                     return
-                retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+                retry_after = parse_retry_after(exc.headers.get(RETRY_AFTER))
                 await asyncio.sleep(backoff_delay(attempt, retry_after=retry_after))
                 continue
             except (InvalidRequest, PayloadTooLarge) as exc:

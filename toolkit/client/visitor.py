@@ -33,6 +33,7 @@ from toolkit.errors import (
     TokenRequired,
     UpstreamUnavailable,
 )
+from toolkit.protocol import CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, RETRY_AFTER, api_key_headers
 
 __all__ = ["DEFAULT_WAIT", "Sent", "Update", "VisitorClient", "merge_messages"]
 
@@ -160,7 +161,7 @@ class VisitorClient:
                 if session.token is not None:
                     body["conversationToken"] = session.token
             try:
-                answer = await self._post("handle-chat-message", body)
+                answer = await self._post(HANDLE_CHAT_MESSAGE, body)
             except _SESSION_ERRORS:
                 if session is not None:
                     self._drop_session()
@@ -205,7 +206,7 @@ class VisitorClient:
                 if wait > 0:
                     body["wait"] = wait
         try:
-            answer = await self._post("chat-visitor-sync", body)
+            answer = await self._post(CHAT_VISITOR_SYNC, body)
         except _SESSION_ERRORS as exc:
             async with self._lock:
                 if self.store.load() == session:
@@ -250,7 +251,7 @@ class VisitorClient:
             if limit is not None:
                 body["limit"] = limit
             try:
-                answer = await self._post("chat-visitor-sync", body)
+                answer = await self._post(CHAT_VISITOR_SYNC, body)
             except _SESSION_ERRORS:
                 self._drop_session()
                 raise
@@ -282,7 +283,7 @@ class VisitorClient:
                 delay = backoff_delay(
                     failures,
                     rng=self._rng,
-                    retry_after=parse_retry_after(exc.headers.get("Retry-After")),
+                    retry_after=parse_retry_after(exc.headers.get(RETRY_AFTER)),
                 )
                 failures += 1
                 update = Update(typing=dict(self.typing), error=exc, retry_in=delay)
@@ -336,7 +337,7 @@ class VisitorClient:
     async def _post(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to a function as supabase-js does; the one place HTTP failures are translated."""
         url = f"{self.functions_url}/{name}"
-        headers = {"apikey": self._api_key, "Authorization": f"Bearer {self._api_key}"}
+        headers = api_key_headers(self._api_key)
         try:
             response = await self._http.post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from toolkit.errors import ToolkitError
+from toolkit.config import redact_url
+from toolkit.errors import ToolkitError, Unreachable
 
-__all__ = ["connect"]
+__all__ = ["connect", "hide_password"]
 
 
-def connect(db_url: str, error: type[ToolkitError] = ToolkitError) -> psycopg.Connection:
+def connect(db_url: str, error: type[ToolkitError] = Unreachable) -> psycopg.Connection:
     """An autocommit connection, or `error` naming host, port and cause (never the password)."""
     try:
         return psycopg.connect(db_url, connect_timeout=10, autocommit=True)
     except psycopg.OperationalError as exc:
-        parsed = urlparse(db_url)
+        parsed = urlsplit(db_url)
         first = (str(exc).strip().splitlines() or ["no answer"])[0]
         cause = " ".join(first.rpartition("failed: ")[2].split())
         raise error(
             f"cannot connect to the database at {parsed.hostname}:{parsed.port or 5432} "
             f"({cause}); check SUPABASE_DB_URL and that the database is running"
         ) from exc
+
+
+def hide_password(db_url: str) -> str:
+    """The URL (or `key=value` conninfo) with its password shown as `***`, to name a target."""
+    parts = urlsplit(db_url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        try:
+            params = conninfo_to_dict(db_url)
+        except psycopg.ProgrammingError:
+            return "(unparsable database URL)"
+        return make_conninfo("", **{k: "***" if k == "password" else v for k, v in params.items()})
+    return redact_url(db_url)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -37,19 +38,38 @@ from toolkit.functions.openapi import openapi_document
 from toolkit.functions.ratelimit import Limiter, client_ip
 from toolkit.functions.responders import build_responder
 from toolkit.functions.store import ChatStore
-from toolkit.keys import role_of
+from toolkit.keys import MAX_JWT_BYTES, JwtVerifier
+from toolkit.protocol import (
+    AUTHORIZATION,
+    CHAT_VISITOR_SYNC,
+    CORS_ALLOW_HEADERS_VALUE,
+    CORS_ALLOW_METHODS,
+    FUNCTIONS_PATH,
+    HANDLE_CHAT_MESSAGE,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+)
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("toolkit.functions")
 
-CORS_ALLOW_HEADERS = "authorization, x-client-info, apikey, content-type"
+# Answers carry conversation tokens and private messages: no cache may keep them.
+NO_STORE = {"Cache-Control": "no-store"}
+_HTTP_CODES = {400: INVALID_REQUEST, 404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}
 Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
 def create_app(settings: ServerSettings) -> Starlette:
     """Build the app; the REST client and responder are made once, at start-up."""
     handlers: dict[str, Handler] = {}
+    verifier = (
+        JwtVerifier(settings.jwt_secret, leeway=settings.jwt_leeway_seconds)
+        if settings.verify_jwt and settings.jwt_secret is not None
+        else None
+    )
     openapi_body = orjson.dumps(openapi_document())
     limiter = (
         Limiter(
@@ -74,7 +94,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             on_shutdown_signal(listener.close)
         async with httpx.AsyncClient() as responder_client:
             responder = build_responder(settings, responder_client)
-            message_policy = MessagePolicy(enforce_token=settings.enforce_token)
+            message_policy = MessagePolicy(settings.enforce_token, settings.allow_bootstrap)
             sync_policy = SyncPolicy(
                 settings.allow_bootstrap,
                 settings.typing_ttl_seconds,
@@ -83,17 +103,16 @@ def create_app(settings: ServerSettings) -> Starlette:
 
             async def message(data: dict[str, Any], ip: str) -> dict[str, Any]:
                 request = parse_message(data)
-                if limiter is not None:
-                    limiter.message(request.conversation_id, ip)
-                return await handle_chat_message(request, store, responder, message_policy)
+                if limiter is not None and request.conversation_id is None:
+                    limiter.new_conversation(ip)
+                return await handle_chat_message(request, store, responder, message_policy, limiter)
 
             async def sync(data: dict[str, Any], ip: str) -> dict[str, Any]:
-                request = parse_sync(data)
-                if limiter is not None:
-                    limiter.sync(request.conversation_id, ip)
-                return await chat_visitor_sync(request, store, sync_policy, listener)
+                return await chat_visitor_sync(
+                    parse_sync(data), store, sync_policy, limiter, listener
+                )
 
-            handlers.update({"handle-chat-message": message, "chat-visitor-sync": sync})
+            handlers.update({HANDLE_CHAT_MESSAGE: message, CHAT_VISITOR_SYNC: sync})
             try:
                 yield
             finally:
@@ -118,9 +137,9 @@ def create_app(settings: ServerSettings) -> Starlette:
                 return Response("ok", headers=_cors(settings, request, preflight=True))
             if request.method != "POST":
                 raise MethodNotAllowed(
-                    "only POST and OPTIONS are allowed", headers={"Allow": "POST, OPTIONS"}
+                    "only POST and OPTIONS are allowed", headers={"Allow": CORS_ALLOW_METHODS}
                 )
-            _verify_jwt(settings, request)
+            _verify_jwt(verifier, request)
             data = parse_json_object(await _read_body(request, settings.max_body_bytes))
             conversation = data.get("conversationId")
             ip = client_ip(
@@ -131,20 +150,24 @@ def create_app(settings: ServerSettings) -> Starlette:
             try:
                 body = await handlers[name](data, ip)
             except (Forbidden, TokenRequired):
+                # Only failures count against the address, and only failures are refused
+                # by it: a request whose token verifies never lands here.
                 if limiter is not None:
                     limiter.failed(ip)
                 raise
             conversation = body.get("conversationId") or body["conversation"]["id"]
             status = 200
-            return _json(200, body, _cors(settings, request))
+            return _json(200, body, {**_cors(settings, request), **NO_STORE})
         except FunctionError as exc:
             status = exc.status
-            headers = {**_cors(settings, request), **exc.headers}
+            headers = {**_cors(settings, request), **NO_STORE, **exc.headers}
             return _json(exc.status, {"error": exc.message, "code": exc.code}, headers)
         except Exception:
             log.exception("unhandled error in %s", name)
             return _json(
-                500, {"error": "internal error", "code": "internal_error"}, _cors(settings, request)
+                500,
+                {"error": "internal error", "code": INTERNAL_ERROR},
+                {**_cors(settings, request), **NO_STORE},
             )
         finally:
             entry = {
@@ -155,13 +178,22 @@ def create_app(settings: ServerSettings) -> Starlette:
             }
             log.info(orjson.dumps(entry).decode())
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own answers (no such route, a method the openapi route lacks) in the
+        functions' error shape, like every other answer."""
+        assert isinstance(exc, HTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        headers = {**_cors(settings, request), **NO_STORE, **(exc.headers or {})}
+        return _json(exc.status_code, {"error": exc.detail.lower(), "code": code}, headers)
+
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT"]
     return Starlette(
         routes=[
-            Route("/functions/v1/openapi.json", openapi, methods=["GET"]),
-            Route("/functions/v1/{name}", function, methods=methods),
+            Route(f"{FUNCTIONS_PATH}/openapi.json", openapi, methods=["GET"]),
+            Route(f"{FUNCTIONS_PATH}/{{name}}", function, methods=methods),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
 
 
@@ -184,9 +216,9 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str]) -> Respons
 
 def _cors(settings: ServerSettings, request: Request, *, preflight: bool = False) -> dict[str, str]:
     """Supabase's function CORS headers; with an allowlist, only listed origins are echoed."""
-    headers = {"Access-Control-Allow-Headers": CORS_ALLOW_HEADERS}
+    headers = {"Access-Control-Allow-Headers": CORS_ALLOW_HEADERS_VALUE}
     if preflight:
-        headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
         headers["Access-Control-Max-Age"] = "86400"
     if "*" in settings.cors_origins:
         headers["Access-Control-Allow-Origin"] = "*"
@@ -198,15 +230,18 @@ def _cors(settings: ServerSettings, request: Request, *, preflight: bool = False
     return headers
 
 
-def _verify_jwt(settings: ServerSettings, request: Request) -> None:
-    """As the edge runtime's verify_jwt: a valid API-role JWT in Authorization, or 401."""
-    if not settings.verify_jwt:
+def _verify_jwt(verifier: JwtVerifier | None, request: Request) -> None:
+    """As the edge runtime's verify_jwt: a valid API-role JWT in Authorization, or 401.
+    An oversized header is refused before it is parsed or verified."""
+    if verifier is None:
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    header = request.headers.get(AUTHORIZATION, "")
+    if len(header) > MAX_JWT_BYTES + len("Bearer "):
+        raise Unauthorized("authorization header is too large")
+    scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing authorization header")
-    assert settings.jwt_secret is not None
-    if role_of(token.strip(), settings.jwt_secret) is None:
+    if verifier.role(token.strip()) is None:
         raise Unauthorized("invalid JWT")
 
 

@@ -16,6 +16,7 @@ from toolkit.errors import Forbidden, TokenRequired, UpstreamUnavailable
 from toolkit.functions.bodies import SyncRequest
 from toolkit.functions.cursor import Cursor, CursorSeal, Position, encode_before
 from toolkit.functions.listener import Listener, Waiter
+from toolkit.functions.ratelimit import Limiter
 from toolkit.functions.snapshot import Cut, Snapshot, advance
 from toolkit.functions.store import ChatStore, SyncRead
 from toolkit.tokens import hash_token, mint_token
@@ -45,11 +46,17 @@ class _Start:
 
 
 async def chat_visitor_sync(
-    request: SyncRequest, store: ChatStore, policy: SyncPolicy, listener: Listener | None = None
+    request: SyncRequest,
+    store: ChatStore,
+    policy: SyncPolicy,
+    limiter: Limiter | None = None,
+    listener: Listener | None = None,
 ) -> dict[str, Any]:
-    """One sync. With `wait`, a continuing cursor and a listener ready, an answer with
-    nothing new is held until the conversation changes (a wake-up from `listener`), its
-    typing indicator expires, or `wait` seconds pass; then it is a normal sync answer."""
+    """One sync. The conversation's rate-limit bucket is spent once, only after the token
+    verified (the check and the read are one round trip). With `wait`, a continuing cursor
+    and a listener ready, an answer with nothing new is held until the conversation changes
+    (a wake-up from `listener`), its typing indicator expires, or `wait` seconds pass; then
+    it is a normal sync answer."""
     token, minted = request.token, False
     if token is None:
         token = await _bootstrap(request, store, policy)
@@ -58,6 +65,7 @@ async def chat_visitor_sync(
     start = _start(request, policy)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + request.wait
+    verified = False
     holdable = listener is not None and start.cursor is not None and request.wait > 0
     while True:
         with _watch(listener if holdable else None, request.conversation_id) as waiter:
@@ -66,6 +74,10 @@ async def chat_visitor_sync(
                 if minted:  # the conversation vanished between mint and read
                     raise UpstreamUnavailable("the chat service is temporarily unavailable")
                 raise Forbidden("conversation not found or token invalid")
+            if limiter is not None and not minted and not verified:
+                # Once per request (not per wake-up); a mint's answer must always arrive.
+                limiter.sync(request.conversation_id)
+            verified = True
             answer, typing_expires_in = _answer(raw, request, start, policy.seal)
             remaining = deadline - loop.time()
             if waiter is None or remaining <= 0 or _news(answer, start.cursor):

@@ -8,6 +8,7 @@ from typing import Any
 
 from toolkit.errors import Forbidden, TokenRequired
 from toolkit.functions.bodies import MessageRequest
+from toolkit.functions.ratelimit import Limiter
 from toolkit.functions.responders import Reply, Responder
 from toolkit.functions.store import ChatStore, Conversation
 from toolkit.tokens import hash_token, mint_token, token_matches
@@ -22,12 +23,22 @@ ESCALATION_NOTICE = (
 
 @dataclass(frozen=True)
 class MessagePolicy:
+    """The rollout flags (CONTRACT §4, §8): `allow_bootstrap` is CHAT_SYNC_ALLOW_BOOTSTRAP,
+    `enforce_token` is ENFORCE_VISITOR_CONVERSATION_TOKEN."""
+
     enforce_token: bool
+    allow_bootstrap: bool = True
 
 
 async def handle_chat_message(
-    request: MessageRequest, store: ChatStore, responder: Responder, policy: MessagePolicy
+    request: MessageRequest,
+    store: ChatStore,
+    responder: Responder,
+    policy: MessagePolicy,
+    limiter: Limiter | None = None,
 ) -> dict[str, Any]:
+    """Store the message and answer it; a continued conversation spends its rate-limit
+    bucket only once the token check is passed (before anything is stored)."""
     token: str | None
     if request.conversation_id is None:
         token = mint_token()
@@ -36,7 +47,7 @@ async def handle_chat_message(
         )
         events = ["token_issued"]
     else:
-        conversation, token, events = await _continue(request, store, policy)
+        conversation, token, events = await _continue(request, store, policy, limiter)
 
     message_id, stored = await store.add_visitor_message(
         conversation.id, request.visitor_name, request.message, request.client_message_id
@@ -68,23 +79,33 @@ async def handle_chat_message(
 
 
 async def _continue(
-    request: MessageRequest, store: ChatStore, policy: MessagePolicy
+    request: MessageRequest, store: ChatStore, policy: MessagePolicy, limiter: Limiter | None
 ) -> tuple[Conversation, str | None, list[str]]:
-    """Look the conversation up by id *and* visitor and apply the token rules."""
+    """Look the conversation up by id *and* visitor and apply the token rules (CONTRACT §4).
+
+    Without a token: refused before any lookup when enforced, so the answer cannot tell
+    whether id and visitorId belong together; a token is minted only while bootstrap is
+    allowed and the conversation has none (the id + visitorId pairs were public before the
+    cutover); otherwise the message is accepted and nothing is issued.
+    """
     assert request.conversation_id is not None
+    if request.token is None and policy.enforce_token:
+        raise TokenRequired("conversationToken is required for this conversation")
     conversation = await store.find_conversation(request.conversation_id, request.visitor_id)
     if request.token is not None:
         # Unknown conversation and wrong token are one and the same answer.
         if conversation is None or not token_matches(request.token, conversation.access_token_hash):
             raise Forbidden("conversation not found or token invalid")
+        if limiter is not None:
+            limiter.message(conversation.id, verified=True)
         return conversation, request.token, []
     if conversation is None:
         raise Forbidden("conversation not found or token invalid")
-    if policy.enforce_token:
-        raise TokenRequired("conversationToken is required for this conversation")
-    if conversation.access_token_hash is None:
+    if limiter is not None:  # before a mint, so that a 429 never swallows a new token
+        limiter.message(conversation.id, verified=False)
+    if policy.allow_bootstrap and conversation.access_token_hash is None:
         token = mint_token()
         if await store.claim_token(conversation.id, hash_token(token)):
-            return conversation, token, ["tokenless_accepted", "token_issued"]
+            return conversation, token, ["tokenless_accepted", "token_bootstrapped"]
     # Rollout compatibility: accept the message, but never hand out or replace a token.
     return conversation, None, ["tokenless_accepted"]

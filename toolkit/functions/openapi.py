@@ -17,6 +17,21 @@ from toolkit.functions.bodies import (
     MAX_WAIT_SECONDS,
 )
 from toolkit.functions.cursor import BEFORE_PATTERN, CURSOR_PATTERN
+from toolkit.protocol import (
+    CHAT_VISITOR_SYNC,
+    CORS_ALLOW_HEADERS_VALUE,
+    FORBIDDEN,
+    FUNCTIONS_PATH,
+    HANDLE_CHAT_MESSAGE,
+    INVALID_REQUEST,
+    METHOD_NOT_ALLOWED,
+    PAYLOAD_TOO_LARGE,
+    RATE_LIMITED,
+    RETRY_AFTER,
+    TOKEN_REQUIRED,
+    UNAUTHORIZED,
+    UPSTREAM_UNAVAILABLE,
+)
 
 __all__ = ["openapi_document"]
 
@@ -44,24 +59,23 @@ _TIME = {"type": "string", "format": "date-time"}
 _STATUS = {"type": "string", "enum": ["active", "escalated", "resolved", "closed"]}
 _TOKEN = {"type": "string", "minLength": 43, "pattern": "^[A-Za-z0-9_-]+$"}
 _ERRORS = {
-    "400": (["invalid_request"], "Malformed JSON, wrong types, missing or invalid fields"),
+    "400": ([INVALID_REQUEST], "Malformed JSON, wrong types, missing or invalid fields"),
     "401": (
-        ["unauthorized", "token_required"],
+        [UNAUTHORIZED, TOKEN_REQUIRED],
         "Missing or invalid Authorization JWT (unauthorized), or a conversationToken is "
         "required (token_required)",
     ),
-    "403": (["forbidden"], "Wrong token, or no such conversation for this visitor (one answer)"),
-    "405": (["method_not_allowed"], "Only POST and OPTIONS"),
-    "413": (["payload_too_large"], "Body over the limit (default 64 KiB)"),
-    "429": (["rate_limited"], "Rate limited, where rate limiting is on; see Retry-After"),
-    "503": (["upstream_unavailable"], "Supabase REST unreachable or timing out"),
+    "403": ([FORBIDDEN], "Wrong token, or no such conversation for this visitor (one answer)"),
+    "405": ([METHOD_NOT_ALLOWED], "Only POST and OPTIONS"),
+    "413": ([PAYLOAD_TOO_LARGE], "Body over the limit (default 64 KiB)"),
+    "429": ([RATE_LIMITED], "Rate limited, where rate limiting is on; see Retry-After"),
+    "503": ([UPSTREAM_UNAVAILABLE], "Supabase REST unreachable or timing out"),
 }
 # Every answer, errors included, carries Supabase's function CORS headers.
-_ALLOW_HEADERS = "authorization, x-client-info, apikey, content-type"
 _CORS_HEADER = {
     "Access-Control-Allow-Headers": {
         "required": True,
-        "schema": {"type": "string", "enum": [_ALLOW_HEADERS]},
+        "schema": {"type": "string", "enum": [CORS_ALLOW_HEADERS_VALUE]},
     }
 }
 
@@ -88,7 +102,7 @@ def _error_responses() -> dict[str, Any]:
     for status, (codes, description) in _ERRORS.items():
         headers = dict(_CORS_HEADER)
         if status == "429":
-            headers["Retry-After"] = {"required": True, "schema": {"type": "integer", "minimum": 1}}
+            headers[RETRY_AFTER] = {"required": True, "schema": {"type": "integer", "minimum": 1}}
         responses[status] = {
             "description": f"{description} (code {' or '.join(codes)})",
             "headers": headers,
@@ -293,14 +307,14 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "chat-toolkit edge functions", "version": "1"},
-        "servers": [{"url": "/functions/v1"}],
+        "servers": [{"url": FUNCTIONS_PATH}],
         "paths": {
-            "/handle-chat-message": _operation(
+            f"/{HANDLE_CHAT_MESSAGE}": _operation(
                 "Send a visitor message (creates or continues a conversation)",
                 "MessageRequest",
                 "MessageResponse",
             ),
-            "/chat-visitor-sync": _operation(
+            f"/{CHAT_VISITOR_SYNC}": _operation(
                 "Read a visitor's conversation with its token", "SyncRequest", "SyncResponse"
             ),
         },

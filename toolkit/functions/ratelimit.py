@@ -1,9 +1,18 @@
 """In-process token buckets: per conversation for syncs and messages, per client IP for
 failed token checks and for new conversations.
 
-A limited request is answered 429 with Retry-After before any database work. Buckets
-live in the worker's memory: with several workers or instances each keeps its own, so
-the effective limit is the configured one times the number of processes (see README).
+Who may spend what (CONTRACT §6), so that a stranger cannot silence a visitor:
+- a conversation's sync and message buckets are spent only after the request's token
+  verified; a tokenless message accepted during the rollout spends a bucket of its own
+  (before any mint), so leaked id + visitorId pairs cannot exhaust the holder's, and a
+  sync that bootstrap answers with a new token (once per conversation) is never refused;
+- the per-address failure bucket is spent by failed checks (401 token_required, 403) and
+  turns further *failures* from that address into 429; a request whose token verifies is
+  never refused by it (visitors behind one NAT or proxy);
+- a new conversation spends its address's creation bucket before any database work.
+A 429 on a conversation therefore answers only a caller who proved the right to it. Buckets
+live in the worker's memory: with several workers or instances each keeps its own, so the
+effective limit is the configured one times the number of processes (see README).
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from toolkit.config import Network, Rate
 from toolkit.errors import RateLimited
+from toolkit.protocol import RETRY_AFTER
 
 __all__ = ["Limiter", "TokenBuckets", "client_ip"]
 
@@ -63,25 +73,29 @@ class Limiter:
         self._failures = TokenBuckets(failures)
         self._creations = TokenBuckets(creations)
 
-    def sync(self, conversation_id: str, ip: str) -> None:
-        _check(self._failures.wait(ip), "too many failed token checks from this address")
+    def new_conversation(self, ip: str) -> None:
+        """Before creating a conversation for the caller at `ip`."""
+        _check(self._creations.take(ip), "too many new conversations from this address")
+
+    def sync(self, conversation_id: str) -> None:
+        """After the sync's token verified, before answering."""
         _check(self._sync.take(conversation_id), "too many syncs for this conversation")
 
-    def message(self, conversation_id: str | None, ip: str) -> None:
-        if conversation_id is None:
-            _check(self._creations.take(ip), "too many new conversations from this address")
-            return
-        _check(self._failures.wait(ip), "too many failed token checks from this address")
-        _check(self._message.take(conversation_id), "too many messages for this conversation")
+    def message(self, conversation_id: str, *, verified: bool) -> None:
+        """After the message's token check, before anything is stored; `verified=False` for
+        a message the rollout accepts without a token, which spends a bucket of its own."""
+        key = conversation_id if verified else f"tokenless:{conversation_id}"
+        _check(self._message.take(key), "too many messages for this conversation")
 
     def failed(self, ip: str) -> None:
-        """Count a failed token check (401/403) against the caller's address."""
-        self._failures.take(ip)
+        """Count a failed token check (401/403) against the caller's address; once the
+        address is over its limit, the failure is answered 429 instead."""
+        _check(self._failures.take(ip), "too many failed token checks from this address")
 
 
 def _check(wait: float, reason: str) -> None:
     if wait > 0:
-        raise RateLimited(reason, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise RateLimited(reason, headers={RETRY_AFTER: str(max(1, math.ceil(wait)))})
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:

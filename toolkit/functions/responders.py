@@ -20,6 +20,7 @@ import httpx
 
 from toolkit.config import ServerSettings
 from toolkit.errors import ConfigError
+from toolkit.protocol import AUTHORIZATION
 
 __all__ = ["Reply", "Responder", "build_responder", "wants_human"]
 
@@ -71,7 +72,7 @@ class OpenAIResponder:
     def __init__(self, client: httpx.AsyncClient, settings: ServerSettings) -> None:
         self._client = client
         self._url = f"{settings.openai_base_url}/chat/completions"
-        self._headers = {"Authorization": f"Bearer {settings.openai_api_key}"}
+        self._headers = {AUTHORIZATION: f"Bearer {settings.openai_api_key}"}
         self._model = settings.openai_model
         self._timeout = settings.openai_timeout
 

@@ -20,6 +20,7 @@ from postgrest.exceptions import APIError
 from toolkit.errors import UpstreamUnavailable
 from toolkit.functions.cursor import Position
 from toolkit.functions.snapshot import Marker, Snapshot
+from toolkit.protocol import CONTENT_TYPE, REST_PATH, api_key_headers
 
 __all__ = ["ChatStore", "Conversation", "SyncRead"]
 
@@ -67,12 +68,11 @@ class ChatStore:
     """The functions' only way to the data, through Supabase's REST API."""
 
     def __init__(self, supabase_url: str, service_role_key: str, *, timeout: float) -> None:
-        base_url = f"{supabase_url}/rest/v1"
+        base_url = f"{supabase_url}{REST_PATH}"
         headers = {
-            "apikey": service_role_key,
-            "Authorization": f"Bearer {service_role_key}",
+            **api_key_headers(service_role_key),
             "Accept": "application/json",
-            "Content-Type": "application/json",
+            CONTENT_TYPE: "application/json",
         }
         # httpx's own transport (httpcore, anyio, h11) cost more CPU per request than
         # everything else in a sync together; aiohttp's keeps the pooled connections.

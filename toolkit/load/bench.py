@@ -8,6 +8,7 @@ target in the final table (toolkit/load/figures.py), marked met or missed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -20,20 +21,26 @@ from typing import Any
 import httpx
 import psycopg
 
+from toolkit import stack
 from toolkit.client.visitor import DEFAULT_WAIT
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, UsageError
 from toolkit.load import scale
 from toolkit.load.figures import format_table, plot
 from toolkit.load.wrk import Case, Progress, WrkRunner
-from toolkit.stack import lifecycle as stack
+from toolkit.protocol import (
+    AUTHORIZATION,
+    CHAT_VISITOR_SYNC,
+    CONTENT_TYPE,
+    HANDLE_CHAT_MESSAGE,
+    REST_PATH,
+)
 from toolkit.tokens import hash_token
 
-__all__ = ["BenchOptions", "format_table", "plot", "run_bench"]
+__all__ = ["BenchOptions", "command", "format_table", "plot", "run_bench"]
 
 HISTORY_SIZES = (10, 1_000, 10_000)
 LONG_HISTORY = 20_000
 _CONVERSATIONS = 200
-_SYNC = "chat-visitor-sync"
 _MODES = ("poll", "longpoll")  # as the report lists them
 _RAW_SELECT = (
     "id,status,escalated_at,escalation_reason,updated_at,"
@@ -63,6 +70,35 @@ class _Seed:
     long_full_body: str  # LONG_HISTORY messages, no cursor
 
 
+def command(args: argparse.Namespace, say: Progress) -> int:
+    """`chat-toolkit bench` from its parsed flags: run, print the table, write JSON and plot."""
+    try:
+        concurrency = tuple(int(c) for c in args.concurrency.split(","))
+    except ValueError:
+        raise UsageError("--concurrency takes numbers separated by commas, e.g. 8,32,64") from None
+    if args.duration < 1 or min(concurrency) < 1:
+        raise UsageError("--duration and --concurrency must be at least 1")
+    if args.delivery_visitors < 1:
+        raise UsageError("--delivery-visitors must be at least 1")
+    options = BenchOptions(
+        duration=args.duration,
+        concurrency=concurrency,
+        workers=args.workers or BenchOptions().workers,
+        delivery_visitors=args.delivery_visitors,
+    )
+    say("bench: a throwaway embedded stack")
+    report = run_bench(options, progress=say)
+    say("")
+    say(format_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        say(f"figures written to {args.json}")
+    if args.plot:
+        plot(report, Path(args.plot))
+        say(f"plot written to {args.plot}")
+    return 0
+
+
 def run_bench(options: BenchOptions, progress: Progress) -> dict[str, Any]:
     """Bring up a stack, seed it, run every case and return the report (all figures)."""
     if not Path("/usr/bin/wrk").is_file():
@@ -77,32 +113,30 @@ def run_bench(options: BenchOptions, progress: Progress) -> dict[str, Any]:
         progress(f"seeded {_CONVERSATIONS} conversations and histories of {HISTORY_SIZES}")
         run = WrkRunner(state, env, options.duration, progress)
         rest = f"http://127.0.0.1:{state.ports['rest']}"
-        gateway = f"{state.api_url}/rest/v1"
+        gateway = f"{state.api_url}{REST_PATH}"
         functions = env["SUPABASE_FUNCTIONS_URL"]
+        sync = f"{functions}/{CHAT_VISITOR_SYNC}"
+        message = f"{functions}/{HANDLE_CHAT_MESSAGE}"
         service = env["SUPABASE_SERVICE_ROLE_KEY"]
         cases: list[Case] = []
         for c in options.concurrency:
             cases.append(run.get("raw_direct", rest, seed.raw_paths, service, c))
             cases.append(run.get("raw_gateway", gateway, seed.raw_paths, service, c))
-            cases.append(run.post("sync", f"{functions}/{_SYNC}", seed.bodies, c))
+            cases.append(run.post("sync", sync, seed.bodies, c))
         mid = options.concurrency[len(options.concurrency) // 2]
-        cases.append(run.post("sync_full_1000", f"{functions}/{_SYNC}", [seed.full_sync_body], mid))
-        cases.append(
-            run.post("message", f"{functions}/handle-chat-message", seed.message_bodies, mid)
-        )
+        cases.append(run.post("sync_full_1000", sync, [seed.full_sync_body], mid))
+        cases.append(run.post("message", message, seed.message_bodies, mid))
         for size in (*HISTORY_SIZES, LONG_HISTORY):
-            cases.append(
-                run.post(f"history_{size}", f"{functions}/{_SYNC}", [seed.history_bodies[size]], 4)
-            )
-        cases.append(run.post("full_20000", f"{functions}/{_SYNC}", [seed.long_full_body], 4))
-        per_sync = run.rest_requests(f"{functions}/chat-visitor-sync", seed.bodies[0])
-        per_message = run.rest_requests(f"{functions}/handle-chat-message", seed.message_bodies[0])
+            cases.append(run.post(f"history_{size}", sync, [seed.history_bodies[size]], 4))
+        cases.append(run.post("full_20000", sync, [seed.long_full_body], 4))
+        per_sync = run.rest_requests(sync, seed.bodies[0])
+        per_message = run.rest_requests(message, seed.message_bodies[0])
         report = _report(cases, per_sync, per_message, run.max_rss_mb, options)
         visitors = report["sustained_visitors"]
         if visitors:
             check = run.post(
                 "sustained_check",
-                f"{functions}/chat-visitor-sync",
+                sync,
                 seed.bodies,
                 min(visitors, 256),
                 delay_ms=2000 * min(visitors, 256) / visitors,
@@ -123,11 +157,11 @@ def _full_sync(functions: str, env: dict[str, str], body: str, cases: list[Case]
     p50 beside the incremental sync's of the same conversation."""
     with httpx.Client(timeout=30) as http:
         response = http.post(
-            f"{functions}/{_SYNC}",
+            f"{functions}/{CHAT_VISITOR_SYNC}",
             content=body,
             headers={
-                "Authorization": f"Bearer {env['SUPABASE_ANON_KEY']}",
-                "Content-Type": "application/json",
+                AUTHORIZATION: f"Bearer {env['SUPABASE_ANON_KEY']}",
+                CONTENT_TYPE: "application/json",
             },
         )
         response.raise_for_status()
@@ -215,9 +249,9 @@ def _seed(state: stack.StackState, env: dict[str, str]) -> _Seed:
     with httpx.Client(timeout=30) as http:
         for cid, token in everything.items():
             response = http.post(
-                f"{env['SUPABASE_FUNCTIONS_URL']}/{_SYNC}",
+                f"{env['SUPABASE_FUNCTIONS_URL']}/{CHAT_VISITOR_SYNC}",
                 json={"conversationId": cid, "conversationToken": token},
-                headers={"Authorization": f"Bearer {env['SUPABASE_ANON_KEY']}"},
+                headers={AUTHORIZATION: f"Bearer {env['SUPABASE_ANON_KEY']}"},
             )
             response.raise_for_status()
             cursors[cid] = response.json()["cursor"]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.protocol import CHAT_VISITOR_SYNC
 
 __all__ = ["format_table", "plot"]
 
@@ -129,7 +130,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     for name, label in (
         ("raw_direct", "PostgREST direct"),
         ("raw_gateway", "PostgREST via gateway"),
-        ("sync", "chat-visitor-sync"),
+        ("sync", CHAT_VISITOR_SYNC),
     ):
         points = sorted(
             (c["concurrency"], c["rps"], c["p99_ms"]) for c in report["cases"] if c["name"] == name

@@ -19,11 +19,10 @@ import aiohttp
 import httpx
 import psycopg
 
+from toolkit.protocol import AUTHORIZATION, CHAT_VISITOR_SYNC
 from toolkit.tokens import hash_token
 
 __all__ = ["Delivery", "measure_delivery", "measure_stall", "percentile", "seed_visitors"]
-
-_SYNC = "chat-visitor-sync"
 
 
 @dataclass(frozen=True)
@@ -207,7 +206,7 @@ def measure_stall(
     """While another session holds a transaction id, `new_messages` team messages arrive
     one per sync: the most messages any one of those syncs returned."""
     cid, token = str(uuid.uuid4()), secrets.token_urlsafe(32)
-    headers = {"Authorization": f"Bearer {anon_key}"}
+    headers = {AUTHORIZATION: f"Bearer {anon_key}"}
     most = 0
     with (
         psycopg.connect(db_url, autocommit=True) as team,
@@ -220,7 +219,9 @@ def measure_stall(
             (cid, hash_token(token)),
         )
         body: dict[str, Any] = {"conversationId": cid, "conversationToken": token}
-        cursor = http.post(f"{functions_url}/{_SYNC}", json=body, headers=headers).json()["cursor"]
+        cursor = http.post(
+            f"{functions_url}/{CHAT_VISITOR_SYNC}", json=body, headers=headers
+        ).json()["cursor"]
         holder.execute("select pg_current_xact_id()")  # idle in transaction from here on
         for i in range(new_messages):
             team.execute(
@@ -229,7 +230,9 @@ def measure_stall(
                 (cid, f"stalled {i}"),
             )
             answer = http.post(
-                f"{functions_url}/{_SYNC}", json=body | {"since": cursor}, headers=headers
+                f"{functions_url}/{CHAT_VISITOR_SYNC}",
+                json=body | {"since": cursor},
+                headers=headers,
             ).json()
             most = max(most, len(answer["messages"]))
             cursor = answer["cursor"]
@@ -248,9 +251,11 @@ async def _post(
     session: aiohttp.ClientSession, functions_url: str, anon_key: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     async with session.post(
-        f"{functions_url}/{_SYNC}", json=body, headers={"Authorization": f"Bearer {anon_key}"}
+        f"{functions_url}/{CHAT_VISITOR_SYNC}",
+        json=body,
+        headers={AUTHORIZATION: f"Bearer {anon_key}"},
     ) as response:
         if response.status != 200:
-            raise ValueError(f"{_SYNC} answered {response.status}")
+            raise ValueError(f"{CHAT_VISITOR_SYNC} answered {response.status}")
         answer: dict[str, Any] = await response.json()
         return answer

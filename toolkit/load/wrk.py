@@ -1,5 +1,8 @@
-"""wrk runs for the bench: one case per run, with the functions server's CPU and memory
-sampled around it from /proc and REST requests counted in the gateway's access log."""
+"""The wrk runner: one load case is one wrk run, with the functions server's CPU and memory
+sampled around it (from /proc) and the load generator's own CPU share.
+
+wrk reports through a Lua `done` hook that prints one `BENCH {...}` JSON line.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +18,12 @@ from pathlib import Path
 
 import httpx
 
+from toolkit import stack
 from toolkit.errors import ToolkitError
 from toolkit.load import procstat
-from toolkit.stack import lifecycle as stack
+from toolkit.protocol import APIKEY, AUTHORIZATION, CONTENT_TYPE
 
-__all__ = ["Case", "WrkRunner"]
+__all__ = ["Case", "Progress", "WrkRunner"]
 
 Progress = Callable[[str], None]
 
@@ -56,8 +60,8 @@ class WrkRunner:
     def get(self, name: str, base: str, paths: list[str], key: str, c: int) -> Case:
         lua = [
             f"local paths = {{{', '.join(_lua_string(p) for p in paths)}}}",
-            f'wrk.headers["apikey"] = {_lua_string(key)}',
-            f'wrk.headers["Authorization"] = {_lua_string("Bearer " + key)}',
+            f"wrk.headers[{_lua_string(APIKEY)}] = {_lua_string(key)}",
+            f"wrk.headers[{_lua_string(AUTHORIZATION)}] = {_lua_string('Bearer ' + key)}",
             "local i = 0",
             "request = function() i = i % #paths + 1 "
             "return wrk.format('GET', wrk.path:gsub('/$', '') .. paths[i]) end",
@@ -70,8 +74,8 @@ class WrkRunner:
         lua = [
             f"local bodies = {{{', '.join(_lua_string(b) for b in bodies)}}}",
             'wrk.method = "POST"',
-            'wrk.headers["Content-Type"] = "application/json"',
-            f'wrk.headers["Authorization"] = {_lua_string("Bearer " + self._anon)}',
+            f'wrk.headers[{_lua_string(CONTENT_TYPE)}] = "application/json"',
+            f"wrk.headers[{_lua_string(AUTHORIZATION)}] = {_lua_string('Bearer ' + self._anon)}",
             "local i = 0",
             "request = function() i = i % #bodies + 1 "
             "return wrk.format(nil, nil, nil, bodies[i]) end",
@@ -92,8 +96,8 @@ class WrkRunner:
                     url,
                     content=body,
                     headers={
-                        "Authorization": f"Bearer {self._anon}",
-                        "Content-Type": "application/json",
+                        AUTHORIZATION: f"Bearer {self._anon}",
+                        CONTENT_TYPE: "application/json",
                     },
                 )
         return (_lines(log) - before) / calls

@@ -8,9 +8,11 @@ Figures, read from the database over a window of the last N days (default 7):
 
     unhashed_active         active or escalated conversations with no access_token_hash
     unhashed_active_recent  those of them created, updated or messaged in the window
-    token_bootstrapped      tokens chat-visitor-sync minted by bootstrap in the window
+    token_bootstrapped      tokens minted from a conversation id + visitorId (bootstrap: a
+                            tokenless chat-visitor-sync, or a tokenless handle-chat-message on
+                            a conversation without a hash) in the window
     tokenless_accepted      messages handle-chat-message accepted without a token in the window
-    token_issued            tokens handle-chat-message issued in the window (context only)
+    token_issued            tokens of new conversations in the window (context only)
 
 and the two flags as the env declares them (unset means the default: bootstrap on,
 enforcement off).
@@ -29,10 +31,16 @@ Decision rules, `decide(figures)`, first match wins:
     5. bootstrap off, enforcement off otherwise    → "set ENFORCE_VISITOR_CONVERSATION_TOKEN=true"
                                                      (step 4)
 
+What each flag does to a message without a token (CONTRACT §4): while bootstrap is on, a
+conversation without a hash gets its token minted (token_bootstrapped); once it is off,
+nothing mints a token from an id + visitorId pair (those pairs were public before the
+cutover), and the message is accepted without one (tokenless_accepted); once enforcement is
+on, it is 401 token_required before any lookup, and the widget starts a new conversation.
+
 Enforcement switched on while bootstrap is still on (out of the seed's order) falls under
 rules 2 and 3: bootstrap comes off first. Unhashed conversations idle for longer than the
-window do not hold the rollout back: if such a visitor returns, handle-chat-message issues
-a token until enforcement is on, and after that the widget starts a new conversation.
+window do not hold the rollout back: such a visitor who returns after bootstrap is off is
+accepted without a token until enforcement, then starts a new conversation.
 """
 
 from __future__ import annotations
@@ -42,9 +50,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from toolkit.config import DeclaredFlags
+from toolkit.config import DeclaredFlags, database_url
 from toolkit.db.connect import connect
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, UsageError
 
 __all__ = [
     "DISABLE_BOOTSTRAP",
@@ -136,7 +144,9 @@ def decide(figures: Figures) -> NextStep:
         return NextStep(
             DISABLE_BOOTSTRAP,
             3,
-            f"0 bootstrap mints and 0 active conversations without a token in {window}{idle}",
+            f"0 bootstrap mints and 0 active conversations without a token in {window}{idle}; "
+            "once off, no sync or message mints a token from an id and visitorId, and "
+            "tokenless messages are accepted without one until enforcement",
             "supabase secrets set CHAT_SYNC_ALLOW_BOOTSTRAP=false",
         )
     if figures.tokenless_accepted:
@@ -182,7 +192,7 @@ select to_regclass('public.chat_access_events') is not null,
 def read_figures(db_url: str, days: int, flags: DeclaredFlags) -> Figures:
     """Count what `decide` needs, in one short read-only visit to the database."""
     if days < 1:
-        raise ToolkitError("--days must be at least 1")
+        raise UsageError("--days must be at least 1")
     with connect(db_url) as conn:
         row = conn.execute(_READY).fetchone()
         if row is None or not all(row):
@@ -258,15 +268,8 @@ class RolloutStatus:
 
 def rollout_status(env: Mapping[str, str], days: int = 7) -> RolloutStatus:
     """Read the figures for the database and flags `env` names, and decide."""
-    db_url = env.get("SUPABASE_DB_URL", "").strip()
-    if not db_url:
-        raise ToolkitError(
-            "SUPABASE_DB_URL is not set; `rollout status` reads the database "
-            "(supabase start: postgresql://postgres:postgres@127.0.0.1:54322/postgres)"
-        )
+    db_url = database_url(env, needed_by="`rollout status`")
     parsed = urlparse(db_url)
-    if parsed.scheme not in ("postgres", "postgresql"):
-        raise ToolkitError("SUPABASE_DB_URL is not a postgresql:// URL")
     figures = read_figures(db_url, days, DeclaredFlags.from_env(env))
     return RolloutStatus(
         figures=figures,

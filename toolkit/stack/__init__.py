@@ -1,37 +1,36 @@
 """The embedded stack: PostgreSQL 15, PostgREST 12, the functions server and an nginx gateway
 with Supabase's URL layout, in one folder on loopback ports.
 
-    lifecycle  up / down / status, the stack's state and env file
+    lifecycle  up / down / status / temporary / the foreground wait
+    state      StackState: state.json and the env file (mode 0600)
+    parts      PostgreSQL (and the schema), PostgREST, the functions server: binaries,
+               configuration, start
+    gateway    the nginx configuration and start
+    processes  launching and recording parts, readiness, stopping, log tails, port choice
     probes     what an anon and a service-role read of the chat tables answer
+    testing    fault injection used only by the tests (kill or restart a part)
 """
 
 from toolkit.stack.lifecycle import (
+    PARTS,
     StackOptions,
-    StackState,
     down,
-    free_port,
-    kill_part,
-    read_state,
-    restart_postgrest,
-    serve_functions,
+    log_tails,
     status,
-    stop_functions,
     temporary,
     up,
     wait_foreground,
 )
+from toolkit.stack.state import StackState, read_state
 
 __all__ = [
+    "PARTS",
     "StackOptions",
     "StackState",
     "down",
-    "free_port",
-    "kill_part",
+    "log_tails",
     "read_state",
-    "restart_postgrest",
-    "serve_functions",
     "status",
-    "stop_functions",
     "temporary",
     "up",
     "wait_foreground",

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import httpx
 
-__all__ = ["CHAT_TABLES", "ReadProbe", "probe_read", "read_summary"]
+from toolkit.protocol import PERMISSION_DENIED, READ_TABLES, REST_PATH, api_key_headers
 
-CHAT_TABLES = ("chat_conversations", "chat_messages")
+__all__ = ["ReadProbe", "probe_read", "read_summary"]
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,12 @@ class ReadProbe:
 
     @property
     def blocked(self) -> bool:
-        return self.status == 401 and self.code == "42501"
+        return self.status == 401 and self.code == PERMISSION_DENIED
 
 
 def probe_read(client: httpx.Client, api_url: str, table: str, key: str | None) -> ReadProbe:
-    headers = {"apikey": key, "Authorization": f"Bearer {key}"} if key else {}
-    response = client.get(f"{api_url}/rest/v1/{table}", params={"select": "id"}, headers=headers)
+    headers = api_key_headers(key) if key else {}
+    response = client.get(f"{api_url}{REST_PATH}/{table}", params={"select": "id"}, headers=headers)
     body = response.json() if response.content else None
     if isinstance(body, list):
         return ReadProbe(table, response.status_code, None, len(body))
@@ -43,7 +43,7 @@ def read_summary(api_url: str, anon_key: str, service_key: str) -> list[str]:
     """One line per table and key, as `stack up` and dev.sh print them."""
     lines = []
     with httpx.Client(timeout=5.0) as client:
-        for table in CHAT_TABLES:
+        for table in READ_TABLES:
             anon = probe_read(client, api_url, table, anon_key)
             if anon.blocked:
                 lines.append(f"check  anon read of {table}: blocked (401 {anon.code})")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.client import Update, VisitorClient
-from toolkit.errors import ConfigError
+from toolkit.errors import UsageError
 from toolkit.load.soak.accounting import View
 
 __all__ = ["Run", "SoakOptions", "Visitor"]
@@ -45,13 +45,13 @@ class SoakOptions:
 
     def __post_init__(self) -> None:
         if self.visitors < 1:
-            raise ConfigError(f"--visitors must be at least 1, not {self.visitors}")
+            raise UsageError(f"--visitors must be at least 1, not {self.visitors}")
         if not self.duration > 0:
-            raise ConfigError(f"--duration must be positive, not {self.duration}")
+            raise UsageError(f"--duration must be positive, not {self.duration}")
         if not self.interval >= 0.1 or not self.message_every > 0:
-            raise ConfigError("the poll interval and message spacing must be positive")
+            raise UsageError("the poll interval and message spacing must be positive")
         if not 0 <= self.wait <= 25:
-            raise ConfigError(f"--wait must be from 0 to 25 seconds, not {self.wait:g}")
+            raise UsageError(f"--wait must be from 0 to 25 seconds, not {self.wait:g}")
 
     @property
     def ramp_seconds(self) -> float:

@@ -35,6 +35,7 @@ from toolkit.load.soak.gauges import Gauges
 from toolkit.load.soak.model import Run, SoakOptions, Visitor
 from toolkit.load.soak.report import build_report
 from toolkit.load.soak.wire import Wire
+from toolkit.protocol import PREFER, REST_PATH, RETRY_AFTER, api_key_headers
 
 __all__ = ["Progress", "quiet", "soak"]
 
@@ -71,18 +72,14 @@ async def soak(
     # while the server answered in milliseconds; aiohttp's measures the server instead.
     limits = httpx.Limits(max_connections=options.visitors + 16)
     wire = Wire(AiohttpTransport(limits=limits))
-    service = {
-        "apikey": target.service_role_key,
-        "Authorization": f"Bearer {target.service_role_key}",
-    }
     run = Run(options, random.Random(options.seed), asyncio.Event())
     gauges = Gauges(server_pid, server_log)
     with _session_folder(options.session_dir) as folder:
         try:
             async with (
                 httpx.AsyncClient(
-                    base_url=f"{target.url}/rest/v1",
-                    headers=service,
+                    base_url=f"{target.url}{REST_PATH}",
+                    headers=api_key_headers(target.service_role_key),
                     timeout=options.request_timeout,
                 ) as rest,
                 _clients(target, options, folder, run_id, wire) as visitors,
@@ -128,7 +125,7 @@ async def _send(visitor: Visitor, run: Run) -> bool:
             sent = await visitor.client.send(text, client_message_id)
         except _TRANSIENT as exc:
             visitor.sends["retried"] += 1
-            retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+            retry_after = parse_retry_after(exc.headers.get(RETRY_AFTER))
             delay = backoff_delay(attempt, rng=run.rng.random, retry_after=retry_after)
             attempt += 1
             if await _pause(run.stop, delay):
@@ -211,7 +208,7 @@ async def _team_write(
     """One service-role REST write; failures are counted, never raised."""
     run.team["requests"] += 1
     try:
-        response = await rest.post(path, json=row, headers={"Prefer": prefer})
+        response = await rest.post(path, json=row, headers={PREFER: prefer})
     except httpx.HTTPError as exc:
         run.team[f"error {type(exc).__name__}"] += 1
         return False
@@ -353,7 +350,7 @@ async def _final_sync(visitor: Visitor, deadline: float, rng: random.Random) -> 
         try:
             update = await visitor.client.sync()
         except _TRANSIENT as exc:
-            retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+            retry_after = parse_retry_after(exc.headers.get(RETRY_AFTER))
             delay = backoff_delay(attempt, cap=2.0, rng=rng.random, retry_after=retry_after)
             if time.monotonic() + delay > deadline:
                 return False

@@ -9,9 +9,11 @@ from collections import Counter
 import httpx
 import orjson
 
+from toolkit.protocol import CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE
+
 __all__ = ["ENDPOINTS", "Wire"]
 
-ENDPOINTS = {"chat-visitor-sync": "sync", "handle-chat-message": "message"}
+ENDPOINTS = {CHAT_VISITOR_SYNC: "sync", HANDLE_CHAT_MESSAGE: "message"}
 """The functions the soak calls, by the short names its figures use."""
 
 
