@@ -42,7 +42,15 @@ def test_full_sync_returns_every_visible_message_in_order(
         "createdAt": body["messages"][0]["createdAt"],
     }
     assert body["conversation"]["id"] == conv["conversationId"]
-    assert set(body) == {"conversation", "messages", "typing", "cursor", "hasMore", "before"}
+    assert set(body) == {
+        "conversation",
+        "messages",
+        "typing",
+        "cursor",
+        "hasMore",
+        "before",
+        "longPoll",
+    }
     assert (body["hasMore"], body["before"]) == (False, None)
 
 

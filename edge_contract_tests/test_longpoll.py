@@ -1,7 +1,9 @@
 """Long-poll delivery (CONTRACT §5 `wait`, issue 14): a sync with nothing new is held until
 its conversation changes (a LISTEN/NOTIFY wake-up) or the wait ends; without a listener,
 or while it is down, `wait` is answered at once; the listener comes back after losing its
-connection or a database restart; a server shutting down answers held syncs.
+connection or a database restart; a server shutting down answers held syncs. Every answer
+says whether the server can hold syncs (`longPoll`), which is what makes the widget send
+`wait`.
 
 A held answer is recognised by its time: one that took at least its `wait` with nothing
 new was held; one that came back long before the client's timeout was not stuck.
@@ -90,15 +92,16 @@ def later(seconds: float, action: Callable[[], object]) -> threading.Thread:
 
 
 def until_held(http: httpx.Client, target: Target, url: str) -> None:
-    """Wait (up to 20 s) until the server holds syncs again: its listener is back."""
+    """Wait (up to 20 s) until the server offers long-poll again (`longPoll: true`): its
+    listener is back."""
     conv, cursor = opened(http, target, url)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        body, seconds = long_poll(http, target, conv, cursor, 1, url)
-        if seconds >= 1 and body["messages"] == []:
+        body, _ = long_poll(http, target, conv, cursor, 0, url)
+        if body["longPoll"] is True:
             return
         time.sleep(0.2)
-    pytest.fail("the functions server did not hold a sync again within 20 s")
+    pytest.fail("the functions server did not offer long-poll again within 20 s")
 
 
 def test_held_sync_is_woken_by_a_team_message(http: httpx.Client, target: Target) -> None:
@@ -110,6 +113,7 @@ def test_held_sync_is_woken_by_a_team_message(http: httpx.Client, target: Target
     writer.join()
     assert [m["text"] for m in body["messages"]] == ["wake up"]
     assert seconds < 20
+    assert body["longPoll"] is True  # what makes the widget send `wait`
 
 
 def test_held_sync_is_woken_by_typing_and_status(http: httpx.Client, target: Target) -> None:
@@ -171,6 +175,7 @@ def test_without_a_database_url_wait_is_answered_at_once(
     conv, cursor = opened(http, target, url)
     body, seconds = long_poll(http, target, conv, cursor, 25, url)
     assert body["messages"] == [] and seconds < 20
+    assert body["longPoll"] is False  # so the widget keeps polling
 
 
 # -- a stack of its own: the listener lost, the database restarted, a shutdown -----------
@@ -223,7 +228,7 @@ def test_listener_loss_answers_held_syncs_and_the_listener_comes_back(
     body, seconds = long_poll(http, target, conv, cursor, 25, url)
     killer.join()
     assert ended == [1]
-    assert body["messages"] == [] and seconds < 20
+    assert body["messages"] == [] and seconds < 20 and body["longPoll"] is False
     until_held(http, target, url)
     writer = later(1.0, lambda: team_message(http, target, conv["conversationId"], "back"))
     body, seconds = long_poll(http, target, conv, cursor, 25, url)

@@ -85,6 +85,8 @@ async def chat_visitor_sync(
             pause = min(remaining, typing_expires_in or remaining)
             if not await waiter.wait(pause) and pause == remaining:
                 break  # the wait is over and nothing changed: this answer stands
+    # Offered only while a listener is up: without one a `wait` is answered at once.
+    answer["longPoll"] = listener is not None and listener.ready
     if minted:
         answer["conversationToken"] = token
     return answer

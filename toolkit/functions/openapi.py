@@ -229,7 +229,15 @@ def openapi_document() -> dict[str, Any]:
         },
         "SyncResponse": {
             "type": "object",
-            "required": ["conversation", "messages", "typing", "cursor", "hasMore", "before"],
+            "required": [
+                "conversation",
+                "messages",
+                "typing",
+                "cursor",
+                "hasMore",
+                "before",
+                "longPoll",
+            ],
             "properties": {
                 "conversation": {
                     "type": "object",
@@ -292,6 +300,11 @@ def openapi_document() -> dict[str, Any]:
                     "nullable": True,
                     "pattern": BEFORE_PATTERN,
                     "description": "Opaque: pass as `before` for the next older page",
+                },
+                "longPoll": {
+                    "type": "boolean",
+                    "description": "This server holds a sync sent with `wait` (it listens for "
+                    "changes): a client may long-poll instead of polling",
                 },
                 "resync": {
                     "type": "boolean",
