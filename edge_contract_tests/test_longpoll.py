@@ -1,9 +1,9 @@
 """Long-poll delivery (CONTRACT §5 `wait`, issue 14): a sync with nothing new is held until
 its conversation changes (a LISTEN/NOTIFY wake-up) or the wait ends; without a listener,
 or while it is down, `wait` is answered at once; the listener comes back after losing its
-connection or a database restart; a server shutting down answers held syncs. Every answer
-says whether the server can hold syncs (`longPoll`), which is what makes the widget send
-`wait`.
+connection or a database restart; a server shutting down answers held syncs; a revoked
+token ends the syncs held under it. Every answer says whether the server can hold syncs
+(`longPoll`), which is what makes the widget send `wait`.
 
 A held answer is recognised by its time: one that took at least its `wait` with nothing
 new was held; one that came back long before the client's timeout was not stuck.
@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from edge_contract_tests.helpers import (
+    FORBIDDEN,
     auth_headers,
     call,
     one_row,
@@ -36,6 +37,7 @@ from toolkit import stack
 from toolkit.config import Target
 from toolkit.stack import testing
 from toolkit.stack.parts import PG_BIN
+from toolkit.tokens import hash_token, mint_token
 
 pytestmark = pytest.mark.writes
 
@@ -114,6 +116,32 @@ def test_held_sync_is_woken_by_a_team_message(http: httpx.Client, target: Target
     assert [m["text"] for m in body["messages"]] == ["wake up"]
     assert seconds < 20
     assert body["longPoll"] is True  # what makes the widget send `wait`
+
+
+def test_revoking_the_token_ends_a_held_sync_with_403(http: httpx.Client, target: Target) -> None:
+    """A new access_token_hash wakes the syncs held under the old token: they read again and
+    are refused (an unwoken one would stand as the 200 it was when it was held)."""
+    conv, cursor = opened(http, target, target.functions_url)
+
+    def revoke() -> None:
+        response = http.patch(
+            f"{target.url}/rest/v1/chat_conversations",
+            params={"id": f"eq.{conv['conversationId']}"},
+            json={"access_token_hash": hash_token(mint_token())},
+            headers=auth_headers(target.service_role_key),
+        )
+        assert response.status_code == 204, response.text
+
+    revoker = later(1.0, revoke)
+    body = {
+        "conversationId": conv["conversationId"],
+        "conversationToken": conv["conversationToken"],
+        "since": cursor,
+        "wait": 25,
+    }
+    response = call(http, target.functions_url, SYNC, body, target.anon_key)
+    revoker.join()
+    assert (response.status_code, response.json()) == (403, FORBIDDEN)
 
 
 def test_held_sync_is_woken_by_typing_and_status(http: httpx.Client, target: Target) -> None:

@@ -1,10 +1,11 @@
 -- Wake-ups for long-polling syncs (issue 14). A held chat-visitor-sync waits for news about
 -- its conversation; these triggers say "conversation <id> changed" on the channel
 -- `chat_visitor` whenever something a visitor sees may have changed: a visible message, a
--- typing row, or the conversation's status fields. The payload is the conversation id
--- only, never content: any session may LISTEN. The data itself is still read through the
--- sync RPC. Statement-level, so a bulk insert notifies once per conversation, and Postgres
--- folds identical notifications within a transaction.
+-- typing row, the conversation's status fields, or its token (a revoked token must end the
+-- syncs held under it: woken, they read again and are refused). The payload is the
+-- conversation id only, never content: any session may LISTEN. The data itself is still
+-- read through the sync RPC. Statement-level, so a bulk insert notifies once per
+-- conversation, and Postgres folds identical notifications within a transaction.
 create or replace function public.chat_visitor_notify() returns trigger
 language plpgsql
 security invoker
@@ -19,8 +20,10 @@ begin
     perform pg_notify('chat_visitor', c::text)
        from (select distinct n.id as c
                from new_rows n join old_rows o on o.id = n.id
-              where (n.status, n.escalated_at, n.escalation_reason, n.updated_at)
-                    is distinct from (o.status, o.escalated_at, o.escalation_reason, o.updated_at)
+              where (n.status, n.escalated_at, n.escalation_reason, n.updated_at,
+                     n.access_token_hash)
+                    is distinct from (o.status, o.escalated_at, o.escalation_reason, o.updated_at,
+                                      o.access_token_hash)
             ) changed;
   elsif tg_op = 'DELETE' then
     perform pg_notify('chat_visitor', c::text)
