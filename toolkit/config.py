@@ -280,6 +280,10 @@ class ServerSettings:
     rate_limit_redis_url: str | None = None
     token_max_age_days: float | None = None
     trusted_proxies: tuple[Network, ...] = _LOOPBACK
+    db_url: str | None = None
+    """Long-poll wake-ups (LISTEN); without it `wait` is answered at once."""
+    cursor_secret: str = ""
+    """Seals sync cursors: CHAT_CURSOR_KEY, else the service-role key."""
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
@@ -303,9 +307,16 @@ class ServerSettings:
         if faq_file is not None and not Path(faq_file).is_file():
             raise ConfigError(f"CHAT_FAQ_FILE={faq_file!r} does not exist")
         defaults = cls(supabase_url="", service_role_key="", jwt_secret=None)
+        service_role_key = _require(env, "SUPABASE_SERVICE_ROLE_KEY")
+        cursor_key = env.get("CHAT_CURSOR_KEY", "").strip()
+        if cursor_key and len(cursor_key) < 32:
+            raise ConfigError(
+                "CHAT_CURSOR_KEY must be at least 32 characters "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
         return cls(
             supabase_url=_url(env, "SUPABASE_URL"),
-            service_role_key=_require(env, "SUPABASE_SERVICE_ROLE_KEY"),
+            service_role_key=service_role_key,
             jwt_secret=jwt_secret,
             verify_jwt=verify_jwt,
             jwt_leeway_seconds=_number(
@@ -344,4 +355,6 @@ class ServerSettings:
             rate_limit_redis_url=_redis_url(env, "CHAT_RATE_LIMIT_REDIS_URL"),
             token_max_age_days=_number(env, "CHAT_TOKEN_MAX_AGE_DAYS", 0) or None,
             trusted_proxies=_networks(env, "CHAT_TRUSTED_PROXIES", defaults.trusted_proxies),
+            db_url=_db_url(env),
+            cursor_secret=cursor_key or service_role_key,
         )

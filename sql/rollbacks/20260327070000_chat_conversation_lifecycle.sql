@@ -2,26 +2,39 @@
 -- forgotten (a revoked conversation may be keyed again by bootstrap) and token ages unknown.
 delete from public.chat_access_events where event = 'token_revoked';
 
--- The sync as 20260327055400 made it, before the column it reads goes.
-create or replace function public.chat_visitor_sync(
+-- The sync as 20260327062100 made it, before the column it reads goes.
+create or replace function public.chat_visitor_sync_v2(
   p_conversation_id uuid,
   p_token_hash text,
-  p_after_xid xid8 default null,
+  p_snapshot pg_snapshot default null,
+  p_epoch uuid default null,
+  p_marker_xid xid8 default null,
+  p_marker_id uuid default null,
   p_since timestamptz default null,
+  p_before_at timestamptz default null,
+  p_before_id uuid default null,
+  p_limit integer default 100,
+  p_max_bytes integer default 262144,
   p_typing_ttl_seconds integer default 8
 ) returns jsonb
 language plpgsql
-stable
+stable  -- every statement reads the caller's snapshot, the one pg_current_snapshot() names
 security invoker
 set search_path = ''
 as $$
--- plpgsql so that each way of reading messages is its own statement with its own cached
--- plan: a single `(p_after_xid is null or ...)` query gets a generic plan that scans the
--- whole conversation instead of the (conversation_id, sync_xid) index.
+-- Two statements, one per index: a single query serving both ways of reading gets a
+-- generic plan that scans the whole conversation. The visitor-safe fields of a message are
+-- spelled out in both (the same five as chat_visitor_message; sql/tests/06 holds them to
+-- it): calling that function per row cost ~50 us each, because a function with its own
+-- search_path is never inlined and sets and restores the setting on every call.
 declare
+  reader pg_snapshot := pg_current_snapshot();
+  epoch uuid;
   conversation jsonb;
-  messages jsonb;
   typing jsonb;
+  typing_expires_in double precision;
+  page jsonb;
+  resync boolean;
 begin
   select jsonb_build_object(
            'id', c.id,
@@ -38,26 +51,89 @@ begin
     return null;
   end if;
 
-  if p_after_xid is not null then
-    select jsonb_agg(public.chat_visitor_message(m) order by m.created_at, m.id) into messages
-      from public.chat_messages m
-     where m.conversation_id = p_conversation_id
-       and m.sync_xid >= p_after_xid
-       and not coalesce(m.is_internal, false);
-  elsif p_since is not null then
-    select jsonb_agg(public.chat_visitor_message(m) order by m.created_at, m.id) into messages
-      from public.chat_messages m
-     where m.conversation_id = p_conversation_id
-       and m.created_at >= p_since
-       and not coalesce(m.is_internal, false);
+  select e.id into epoch from public.chat_sync_epoch e;
+  resync := p_snapshot is not null
+    and ((p_epoch is not null and p_epoch is distinct from epoch)
+         or pg_snapshot_xmax(p_snapshot) > pg_snapshot_xmax(reader));
+
+  if p_snapshot is not null and not resync then
+    with candidates as (
+      select m.sync_xid, m.id, m.created_at,
+             jsonb_build_object(
+               'id', m.id,
+               'senderType', m.sender_type,
+               'senderName', m.sender_name,
+               'text', m.message_text,
+               'createdAt', m.created_at) as message,
+             coalesce(m.sync_xid = p_marker_xid, false) as resumed
+        from public.chat_messages m
+       where m.conversation_id = p_conversation_id
+         and m.sync_xid >= pg_snapshot_xmin(p_snapshot)
+         and not pg_visible_in_snapshot(m.sync_xid, p_snapshot)
+         and (p_marker_xid is null or m.sync_xid <> p_marker_xid or m.id > p_marker_id)
+         and not coalesce(m.is_internal, false)
+       order by resumed desc, m.sync_xid, m.id
+       limit p_limit + 1
+    ), ranked as (
+      select c.*,
+             row_number() over w as n,
+             sum(octet_length(c.message::text)) over w as bytes,
+             lead(c.sync_xid) over w as next_xid
+        from candidates c
+      window w as (order by c.resumed desc, c.sync_xid, c.id
+                   rows between unbounded preceding and current row)
+    ), kept as (
+      select r.*, r.n = 1 or (r.n <= p_limit and r.bytes <= p_max_bytes) as kept from ranked r
+    )
+    select jsonb_build_object(
+             'messages', coalesce(
+               jsonb_agg(k.message order by k.created_at, k.id) filter (where k.kept), '[]'),
+             'hasMore', coalesce(bool_or(not k.kept), false),
+             'cut', (array_agg(jsonb_build_object(
+                       'xid', k.sync_xid::text,
+                       'id', k.id,
+                       'complete', k.next_xid is distinct from k.sync_xid)
+                     order by k.n desc) filter (where k.kept))[1])
+      into page
+      from kept k;
   else
-    select jsonb_agg(public.chat_visitor_message(m) order by m.created_at, m.id) into messages
-      from public.chat_messages m
-     where m.conversation_id = p_conversation_id
-       and not coalesce(m.is_internal, false);
+    with candidates as (
+      select m.id, m.created_at,
+             jsonb_build_object(
+               'id', m.id,
+               'senderType', m.sender_type,
+               'senderName', m.sender_name,
+               'text', m.message_text,
+               'createdAt', m.created_at) as message
+        from public.chat_messages m
+       where m.conversation_id = p_conversation_id
+         and m.created_at >= coalesce(p_since, '-infinity')
+         and (m.created_at, m.id) < (coalesce(p_before_at, 'infinity'),
+                                     coalesce(p_before_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+         and not coalesce(m.is_internal, false)
+       order by m.created_at desc, m.id desc
+       limit p_limit + 1
+    ), ranked as (
+      select c.*,
+             row_number() over w as n,
+             sum(octet_length(c.message::text)) over w as bytes
+        from candidates c
+      window w as (order by c.created_at desc, c.id desc
+                   rows between unbounded preceding and current row)
+    ), kept as (
+      select r.*, r.n = 1 or (r.n <= p_limit and r.bytes <= p_max_bytes) as kept from ranked r
+    )
+    select jsonb_build_object(
+             'messages', coalesce(
+               jsonb_agg(k.message order by k.created_at, k.id) filter (where k.kept), '[]'),
+             'hasMore', coalesce(bool_or(not k.kept), false))
+      into page
+      from kept k;
   end if;
 
-  select jsonb_build_object('isTyping', true, 'name', t.user_name) into typing
+  select jsonb_build_object('isTyping', true, 'name', t.user_name),
+         extract(epoch from t.updated_at + make_interval(secs => p_typing_ttl_seconds) - now())
+    into typing, typing_expires_in
     from public.team_typing_indicators t
    where t.conversation_id = p_conversation_id
      and t.is_typing
@@ -67,9 +143,15 @@ begin
 
   return jsonb_build_object(
     'conversation', conversation,
-    'messages', coalesce(messages, '[]'::jsonb),
+    'messages', page -> 'messages',
+    'hasMore', page -> 'hasMore',
     'typing', coalesce(typing, jsonb_build_object('isTyping', false, 'name', null)),
-    'cursor', pg_snapshot_xmin(pg_current_snapshot())::text);
+    'sync', jsonb_build_object(
+      'snapshot', reader::text,
+      'epoch', epoch,
+      'resync', resync,
+      'cut', page -> 'cut',
+      'typingExpiresIn', typing_expires_in));
 end
 $$;
 

@@ -33,7 +33,9 @@ from toolkit.errors import (
 )
 from toolkit.functions.bodies import parse_json_object, parse_message, parse_sync
 from toolkit.functions.chat_visitor_sync import SyncPolicy, chat_visitor_sync
+from toolkit.functions.cursor import CursorSeal
 from toolkit.functions.handle_chat_message import MessagePolicy, handle_chat_message
+from toolkit.functions.listener import Listener, on_shutdown_signal
 from toolkit.functions.openapi import openapi_document
 from toolkit.functions.ratelimit import Limiter, client_ip
 from toolkit.functions.redis_buckets import RedisBuckets
@@ -103,6 +105,11 @@ def create_app(settings: ServerSettings) -> Starlette:
         store = ChatStore(
             settings.supabase_url, settings.service_role_key, timeout=settings.rest_timeout
         )
+        # Long-poll wake-ups: one LISTEN connection per worker, when there is a database URL.
+        listener = Listener(settings.db_url) if settings.db_url else None
+        if listener is not None:
+            listener.start()
+            on_shutdown_signal(listener.close)
         async with httpx.AsyncClient() as responder_client:
             responder = build_responder(settings, responder_client)
             message_policy = MessagePolicy(
@@ -112,7 +119,10 @@ def create_app(settings: ServerSettings) -> Starlette:
                 token_max_age_days=settings.token_max_age_days,
             )
             sync_policy = SyncPolicy(
-                settings.allow_bootstrap, settings.typing_ttl_seconds, settings.token_max_age_days
+                settings.allow_bootstrap,
+                settings.typing_ttl_seconds,
+                CursorSeal(settings.cursor_secret),
+                settings.token_max_age_days,
             )
 
             async def message(data: dict[str, Any], ip: str) -> dict[str, Any]:
@@ -122,7 +132,9 @@ def create_app(settings: ServerSettings) -> Starlette:
                 return await handle_chat_message(request, store, responder, message_policy, limiter)
 
             async def sync(data: dict[str, Any], ip: str) -> dict[str, Any]:
-                return await chat_visitor_sync(parse_sync(data), store, sync_policy, limiter)
+                return await chat_visitor_sync(
+                    parse_sync(data), store, sync_policy, limiter, listener
+                )
 
             handlers.update({HANDLE_CHAT_MESSAGE: message, CHAT_VISITOR_SYNC: sync})
             stats.append(RequestStats(store))
@@ -130,6 +142,8 @@ def create_app(settings: ServerSettings) -> Starlette:
                 async with stats[0].running():
                     yield
             finally:
+                if listener is not None:
+                    await listener.aclose()
                 await store.aclose()
                 if redis is not None:
                     await redis.aclose()

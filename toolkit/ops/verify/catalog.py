@@ -44,6 +44,12 @@ _EFFECTS = {
         'public.chat_messages', 'public.team_typing_indicators']) t
         where has_table_privilege('anon', t, 'INSERT, UPDATE, DELETE, TRUNCATE'))""",
     "20260327061000": """to_regclass('public.chat_team_members') is not null""",
+    "20260327062000": "to_regclass('public.chat_sync_epoch') is not null",
+    "20260327062100": """to_regprocedure('public.chat_visitor_sync_v2(uuid, text, pg_snapshot,
+        uuid, xid8, uuid, timestamptz, timestamptz, uuid, integer, integer, integer)')
+        is not null""",
+    "20260327062200": "to_regprocedure('public.team_typing_indicators_stamp()') is not null",
+    "20260327062300": "to_regprocedure('public.chat_visitor_notify()') is not null",
     "20260327070000": _COLUMN.format("public.chat_conversations", "token_revoked_at"),
     "20260327071000": "to_regclass('public.chat_function_requests') is not null",
 }
