@@ -35,6 +35,7 @@ from edge_contract_tests.helpers import (
 )
 from toolkit import stack
 from toolkit.config import Target
+from toolkit.ops import tokens
 from toolkit.stack import testing
 from toolkit.stack.parts import PG_BIN
 from toolkit.tokens import hash_token, mint_token
@@ -118,12 +119,21 @@ def test_held_sync_is_woken_by_a_team_message(http: httpx.Client, target: Target
     assert body["longPoll"] is True  # what makes the widget send `wait`
 
 
-def test_revoking_the_token_ends_a_held_sync_with_403(http: httpx.Client, target: Target) -> None:
-    """A new access_token_hash wakes the syncs held under the old token: they read again and
-    are refused (an unwoken one would stand as the 200 it was when it was held)."""
+@pytest.mark.parametrize("how", ["rotated", "revoked"])
+def test_revoking_the_token_ends_a_held_sync_with_403(
+    http: httpx.Client, target: Target, db: psycopg.Connection, how: str
+) -> None:
+    """A new access_token_hash (rotated) or none (`tokens revoke`) wakes the syncs held under
+    the old token: they read again and are refused (an unwoken one would stand as the 200 it
+    was when it was held)."""
     conv, cursor = opened(http, target, target.functions_url)
+    db_url = target.db_url or ""  # the db fixture skips without one
 
     def revoke() -> None:
+        if how == "revoked":
+            revoked = tokens.revoke(db_url, conversation=conv["conversationId"], visitor=None)
+            assert revoked == [conv["conversationId"]]
+            return
         response = http.patch(
             f"{target.url}/rest/v1/chat_conversations",
             params={"id": f"eq.{conv['conversationId']}"},
@@ -141,6 +151,36 @@ def test_revoking_the_token_ends_a_held_sync_with_403(http: httpx.Client, target
     }
     response = call(http, target.functions_url, SYNC, body, target.anon_key)
     revoker.join()
+    assert (response.status_code, response.json()) == (403, FORBIDDEN)
+
+
+def test_a_held_sync_whose_token_came_of_age_answers_403(
+    http: httpx.Client, target: Target, db: psycopg.Connection, serve: Callable[..., str]
+) -> None:
+    """CHAT_TOKEN_MAX_AGE_DAYS=1 on a long-polling server: a sync held under a token that is
+    then dated 2 days back is woken by the next team message and refused, not answered with
+    the message."""
+    url = serve(CHAT_TOKEN_MAX_AGE_DAYS="1", SUPABASE_DB_URL=target.db_url or "")
+    until_held(http, target, url)
+    conv, cursor = opened(http, target, url)
+
+    def age_then_write() -> None:
+        db.execute(
+            "update chat_conversations set access_token_issued_at = now() - interval '2 days' "
+            "where id = %s",
+            (conv["conversationId"],),
+        )
+        team_message(http, target, conv["conversationId"], "too late")
+
+    writer = later(1.0, age_then_write)
+    body = {
+        "conversationId": conv["conversationId"],
+        "conversationToken": conv["conversationToken"],
+        "since": cursor,
+        "wait": 25,
+    }
+    response = call(http, url, SYNC, body, target.anon_key)
+    writer.join()
     assert (response.status_code, response.json()) == (403, FORBIDDEN)
 
 
