@@ -130,6 +130,9 @@ class CursorSeal:
         body = text.removeprefix(_V2)
         try:
             sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            # The last character's spare bits decode to nothing: only the one spelling counts.
+            if base64.urlsafe_b64encode(sealed).decode().rstrip("=") != body:
+                return None
             plain = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], _bound_to(conversation_id))
         except (binascii.Error, ValueError, InvalidTag):
             return None
