@@ -29,17 +29,21 @@ def _conversations(db_url: str) -> int:
         return int(row[0]) if row else 0
 
 
-def test_restarting_each_instance_under_a_soak_drops_nothing() -> None:
-    """30 visitors for 20 s through the gateway; once they are writing, `functions` and then
-    `functions-2` each get SIGTERM and start again. Every answer is 2xx, nothing is lost,
-    duplicated or leaked, and both instances served requests before and after."""
+@pytest.mark.parametrize("wait", [0.0, 10.0], ids=["polling", "long-polling"])
+def test_restarting_each_instance_under_a_soak_drops_nothing(wait: float) -> None:
+    """30 visitors for 20 s through the gateway, polling or long-polling (syncs held up to
+    `wait` s, answered on SIGTERM); once they are writing, `functions` and then `functions-2`
+    each get SIGTERM and start again. Every answer is 2xx, nothing is lost, duplicated or
+    leaked, and both instances served requests before and after."""
     with stack.temporary(functions_instances=2, functions_env=SETTINGS) as state:
         assert sorted(p for p in state.pids if p.startswith("functions")) == [
             "functions",
             "functions-2",
         ]
         target = Target.from_env(state.env())
-        options = SoakOptions(visitors=30, duration=20, interval=1.0, message_every=5, seed=11)
+        options = SoakOptions(
+            visitors=30, duration=20, interval=1.0, message_every=5, seed=11, wait=wait
+        )
         report: dict[str, Any] = {}
         failure: list[BaseException] = []
 
