@@ -146,7 +146,8 @@ def test_send_and_receive_from_another_origin(
         ("ai", RULES_REPLY),
     ]
     session = stored_session(page)
-    assert session is not None and set(session) == {"conversationId", "conversationToken"}
+    assert session is not None and set(session) == {"conversationId", "conversationToken", "apiUrl"}
+    assert session["apiUrl"] == f"{target.url}/functions/v1"
     row = http.get(
         f"{target.url}/rest/v1/chat_conversations",
         params={"id": f"eq.{session['conversationId']}", "select": "visitor_id,access_token_hash"},
@@ -300,6 +301,53 @@ def test_reload_resumes_the_same_conversation(
     assert wait_for_messages(page, 4)[2:] == [("visitor", "after the reload"), ("ai", RULES_REPLY)]
     assert stored_session(page) == session
     assert messages_of(http, target, session["conversationId"]).count("after the reload") == 1
+
+
+def test_a_stored_session_is_never_sent_to_another_api(
+    context: BrowserContext, page_origin: str, target: Target
+) -> None:
+    """The page told to talk to another API (`?url=` is attacker-chosen on the demo page)
+    sends nothing of the stored session there; back on its own API the session resumes."""
+    page = open_widget(context, page_origin, target.url, target.anon_key)
+    send(page, "my secret conversation")
+    wait_for_messages(page, 2)
+    session = stored_session(page)
+    assert session is not None and session["conversationToken"]
+    received: list[bytes] = []
+
+    class Collector(SimpleHTTPRequestHandler):
+        def do_OPTIONS(self) -> None:
+            self.send_response(200)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Headers", "*")
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers.get("content-length", "0"))))
+            self.send_response(403)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"error":"no","code":"forbidden"}')
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        elsewhere = open_widget(
+            context, page_origin, f"http://127.0.0.1:{collector.server_port}", target.anon_key
+        )
+        elsewhere.wait_for_load_state("networkidle")
+        elsewhere.close()
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    assert not [body for body in received if session["conversationToken"].encode() in body]
+    back = open_widget(context, page_origin, target.url, target.anon_key)
+    assert wait_for_messages(back, 2)[0] == ("visitor", "my secret conversation")
+    assert stored_session(back) == session
 
 
 def test_revoked_session_is_cleared_and_the_typed_text_kept(
