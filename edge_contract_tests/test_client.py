@@ -461,8 +461,8 @@ def test_chat_command_prints_control_characters_escaped(
     tmp_path: Path, target: Target, http: httpx.Client
 ) -> None:
     """Escape sequences in message text and sender names (ESC, CSI as ESC [ and as U+009B,
-    BEL, CR, tab) are printed as \\xNN, so they cannot act on the developer's terminal;
-    newlines still break lines."""
+    BEL, CR, tab) are printed as \\xNN and a bidi override as \\u202e, so they cannot act on
+    the developer's terminal; newlines still break lines."""
     session_file = tmp_path / "chat.json"
     first = run_chat(target, tmp_path, session_file, "wipe \x1b[2J\x1b[3J here\n")
     assert first.returncode == 0
@@ -474,7 +474,7 @@ def test_chat_command_prints_control_characters_escaped(
             "conversation_id": session.conversation_id,
             "sender_type": "team",
             "sender_name": "\x1b]0;owned\x07Dana",
-            "message_text": "\x9b31mred\rover\ttab\nsecond line",
+            "message_text": "\x9b31mred\rover\ttab\u202eevil\nsecond line",
         },
         headers={
             "apikey": target.service_role_key,
@@ -486,5 +486,7 @@ def test_chat_command_prints_control_characters_escaped(
     for out in (first.stdout, second.stdout):
         assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out)
     assert "You: wipe \\x1b[2J\\x1b[3J here" in lines(first.stdout)
-    assert "\\x1b]0;owned\\x07Dana (team): \\x9b31mred\\x0dover\\x09tab" in lines(second.stdout)
+    assert "\\x1b]0;owned\\x07Dana (team): \\x9b31mred\\x0dover\\x09tab\\u202eevil" in lines(
+        second.stdout
+    )
     assert "        second line" in lines(second.stdout)

@@ -93,6 +93,8 @@ def test_server_wrong_method_on_openapi_is_json(
     [
         ("GET", "/functions/v1/no-such-function", 404, "not_found"),
         ("GET", "/functions/v1/a/b/c", 404, "not_found"),
+        ("POST", "/functions/v1/chat-visitor-sync/", 404, "not_found"),
+        ("POST", "/functions/v1/handle-chat-message/", 404, "not_found"),
         ("PUT", "/functions/v1/chat-visitor-sync", 405, "method_not_allowed"),
         ("TRACE", "/functions/v1/chat-visitor-sync", 405, "method_not_allowed"),
     ],

@@ -187,7 +187,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         return _json(exc.status_code, {"error": exc.detail.lower(), "code": code}, headers)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT"]
-    return Starlette(
+    app = Starlette(
         routes=[
             Route(f"{FUNCTIONS_PATH}/openapi.json", openapi, methods=["GET"]),
             Route(f"{FUNCTIONS_PATH}/{{name}}", function, methods=methods),
@@ -195,6 +195,10 @@ def create_app(settings: ServerSettings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )
+    # No redirect for a trailing slash: it was an empty 307 built from the client's Host
+    # header, without CORS; a path the functions do not serve is a JSON 404 like any other.
+    app.router.redirect_slashes = False
+    return app
 
 
 def _loggable_id(value: object) -> str | None:
