@@ -70,8 +70,11 @@ def _environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _stack_up(args: argparse.Namespace) -> int:
+    from toolkit.config import Target
+
     options = stack.StackOptions(
         directory=args.dir,
+        keys=args.keys,
         baseline_only=args.baseline_only,
         auto_expose=not args.no_auto_expose,
         functions=not args.no_functions,
@@ -87,11 +90,11 @@ def _stack_up(args: argparse.Namespace) -> int:
     state = stack.up(options, progress=_say, started=_hold_for_tests)
     _say(f"stack up in {time.monotonic() - started:.1f}s; env written to {args.dir / 'env'}")
     env = state.env()
+    _say(f"keys: {args.keys} ({_KEY_MODES[args.keys]})")
     for key, value in env.items():
         _say(f"  {key}={value}")
-    for line in probes.read_summary(
-        env["SUPABASE_URL"], env["SUPABASE_ANON_KEY"], env["SUPABASE_SERVICE_ROLE_KEY"]
-    ):
+    target = Target.from_env(env)
+    for line in probes.read_summary(target.url, target.visitor_key, target.server_key):
         _say(line)
     if args.detach:
         _say(f"stop it with: chat-toolkit stack down --dir {shlex.quote(str(args.dir))}")
@@ -100,6 +103,13 @@ def _stack_up(args: argparse.Namespace) -> int:
     reason = stack.wait_foreground(state)
     _say(f"stack {reason}")
     return 0 if reason == "stopped" else StackError.exit_code
+
+
+_KEY_MODES = {
+    "legacy": "the legacy anon / service_role JWT keys and the HS256 JWT secret only",
+    "new": "publishable and secret keys and an ES256 signing key; legacy keys deactivated",
+    "both": "publishable, secret and the legacy keys: a project mid-migration",
+}
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -285,6 +295,12 @@ def _parser() -> argparse.ArgumentParser:
         help="model the 2026 default: no automatic grants on new tables",
     )
     p.add_argument("--no-functions", action="store_true", help="do not start the functions server")
+    p.add_argument(
+        "--keys",
+        choices=tuple(_KEY_MODES),
+        default="both",
+        help="API key system: legacy, new (legacy keys deactivated) or both (default)",
+    )
     p.add_argument("--workers", type=int, default=1, help="functions server worker processes")
     for name in ("api", "db", "rest", "functions"):
         p.add_argument(
@@ -357,9 +373,10 @@ def _parser() -> argparse.ArgumentParser:
         parents=[env_flag],
         help="chat as a visitor from the terminal (local development)",
         description="Chat as a website visitor through the two edge functions at "
-        "SUPABASE_FUNCTIONS_URL with SUPABASE_ANON_KEY. Type a line and press Enter to "
-        "send; replies and 'team is typing…' appear as they arrive. The session file keeps "
-        "the conversation (and its token) so the next start resumes it. Ctrl-D or Ctrl-C quits.",
+        "SUPABASE_FUNCTIONS_URL with SUPABASE_PUBLISHABLE_KEY (else SUPABASE_ANON_KEY). Type a "
+        "line and press Enter to send; replies and 'team is typing…' appear as they arrive. "
+        "The session file keeps the conversation (and its token) so the next start resumes "
+        "it. Ctrl-D or Ctrl-C quits.",
     )
     p.add_argument(
         "--session",
@@ -410,9 +427,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "env",
         help="write the toolkit's SUPABASE_* variables in dotenv form",
-        description="Turn `supabase status -o env` output into SUPABASE_URL, SUPABASE_ANON_KEY, "
-        "SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL, SUPABASE_FUNCTIONS_URL and "
-        "SUPABASE_JWT_SECRET, printed to stdout, e.g. "
+        description="Turn `supabase status -o env` output into SUPABASE_URL, "
+        "SUPABASE_PUBLISHABLE_KEY, SUPABASE_SECRET_KEY, SUPABASE_ANON_KEY, "
+        "SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL, SUPABASE_FUNCTIONS_URL, SUPABASE_JWT_SECRET "
+        "and SUPABASE_JWKS_URL (those it has), printed to stdout, e.g. "
         "`supabase status -o env | chat-toolkit env --from-supabase-status > .env`.",
     )
     p.add_argument(

@@ -20,9 +20,10 @@ import httpx
 import psycopg
 
 from toolkit import stack
+from toolkit.config import Target
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.load.wrk import Case, Progress, WrkRunner
-from toolkit.protocol import AUTHORIZATION, CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, REST_PATH
+from toolkit.protocol import CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, REST_PATH, api_key_headers
 from toolkit.tokens import hash_token
 
 __all__ = ["BenchOptions", "command", "format_table", "plot", "run_bench"]
@@ -95,11 +96,14 @@ def run_bench(options: BenchOptions, progress: Progress) -> dict[str, Any]:
         gateway = f"{state.api_url}{REST_PATH}"
         sync = f"{env['SUPABASE_FUNCTIONS_URL']}/{CHAT_VISITOR_SYNC}"
         message = f"{env['SUPABASE_FUNCTIONS_URL']}/{HANDLE_CHAT_MESSAGE}"
-        service = env["SUPABASE_SERVICE_ROLE_KEY"]
+        # Through the gateway with the key the functions use (secret, else service_role);
+        # direct to PostgREST with the JWT the gateway would put in its place.
+        server_key = Target.from_env(env).server_key
+        direct = state.signing_key().mint_role_key("service_role") if state.new else server_key
         cases: list[Case] = []
         for c in options.concurrency:
-            cases.append(run.get("raw_direct", rest, seed.raw_paths, service, c))
-            cases.append(run.get("raw_gateway", gateway, seed.raw_paths, service, c))
+            cases.append(run.get("raw_direct", rest, seed.raw_paths, direct, c))
+            cases.append(run.get("raw_gateway", gateway, seed.raw_paths, server_key, c))
             cases.append(run.post("sync", sync, seed.bodies, c))
         mid = options.concurrency[len(options.concurrency) // 2]
         cases.append(run.post("sync_full_1000", sync, [seed.full_sync_body], mid))
@@ -165,7 +169,7 @@ def _seed(state: stack.StackState, env: dict[str, str]) -> _Seed:
         response = http.post(
             f"{env['SUPABASE_FUNCTIONS_URL']}/{CHAT_VISITOR_SYNC}",
             json={"conversationId": cid, "conversationToken": token},
-            headers={AUTHORIZATION: f"Bearer {env['SUPABASE_ANON_KEY']}"},
+            headers=api_key_headers(Target.from_env(env).visitor_key),
         )
         response.raise_for_status()
         cursor = response.json()["cursor"]
