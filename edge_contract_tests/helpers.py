@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +20,12 @@ import jwt
 import psycopg
 
 from toolkit.config import Target
+from toolkit.keys import SigningKey
 
 __all__ = [
     "FORBIDDEN",
     "URL_SAFE",
+    "Signer",
     "auth_headers",
     "call",
     "legacy_conversation",
@@ -40,7 +44,8 @@ FORBIDDEN = {"error": "conversation not found or token invalid", "code": "forbid
 
 
 def auth_headers(key: str | None) -> dict[str, str]:
-    """The headers supabase-js / supabase-py send with a key (none for a keyless request)."""
+    """The headers supabase-js / supabase-py send with a key, a publishable one included
+    (`apikey` and the same key as a bearer token; none for a keyless request)."""
     return {"apikey": key, "Authorization": f"Bearer {key}"} if key else {}
 
 
@@ -66,7 +71,7 @@ def open_conversation(
     response = http.post(
         f"{url or target.functions_url}/handle-chat-message",
         json={"visitorId": visitor, "message": message, **extra},
-        headers={**auth_headers(target.anon_key), **(headers or {})},
+        headers={**auth_headers(target.visitor_key), **(headers or {})},
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -113,7 +118,7 @@ def team_message(
             "is_internal": internal,
             "metadata": {"secret": "internal"},
         },
-        headers={**auth_headers(target.service_role_key), "Prefer": "return=representation"},
+        headers={**auth_headers(target.server_key), "Prefer": "return=representation"},
     )
     assert response.status_code == 201, response.text
     return str(response.json()[0]["id"])
@@ -132,18 +137,16 @@ def set_typing(http: httpx.Client, target: Target, cid: str, typing: bool, age_s
             "updated_at": moment,
         },
         headers={
-            **auth_headers(target.service_role_key),
+            **auth_headers(target.server_key),
             "Prefer": "resolution=merge-duplicates,return=minimal",
         },
     )
     assert response.status_code in (200, 201), response.text
 
 
-def user_jwt(secret: str, sub: str | None = None, **claims: Any) -> str:
-    """A signed-in user's access token as Supabase Auth issues it (HS256, role
-    authenticated, a random `sub` unless given), valid for an hour."""
+def _user_claims(sub: str | None, claims: Mapping[str, Any]) -> dict[str, Any]:
     now = int(time.time())
-    payload = {
+    return {
         "aud": "authenticated",
         "role": "authenticated",
         "sub": sub or str(uuid.uuid4()),
@@ -151,12 +154,36 @@ def user_jwt(secret: str, sub: str | None = None, **claims: Any) -> str:
         "exp": now + 3600,
         **claims,
     }
-    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def user_jwt(secret: str, sub: str | None = None, **claims: Any) -> str:
+    """A signed-in user's access token as Supabase Auth issues it with the legacy secret
+    (HS256, role authenticated, a random `sub` unless given), valid for an hour."""
+    return jwt.encode(_user_claims(sub, claims), secret, algorithm="HS256")
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Signs JWTs as a project's Supabase Auth does: ES256 with its signing key (`kid` in
+    the header) when there is one, else HS256 with the legacy JWT secret."""
+
+    signing_key: SigningKey | None = None
+    secret: str | None = None
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        if self.signing_key is not None:
+            return self.signing_key.sign(claims)
+        assert self.secret is not None
+        return jwt.encode(dict(claims), self.secret, algorithm="HS256")
+
+    def user(self, sub: str | None = None, **claims: Any) -> str:
+        """A signed-in user's access token (see user_jwt), signed this way."""
+        return self.sign(_user_claims(sub, claims))
 
 
 def user_headers(target: Target, token: str) -> dict[str, str]:
-    """What supabase-js sends for a signed-in user: the anon key plus the user's JWT."""
-    return {"apikey": target.anon_key, "Authorization": f"Bearer {token}"}
+    """What supabase-js sends for a signed-in user: the visitor's key plus the user's JWT."""
+    return {"apikey": target.visitor_key, "Authorization": f"Bearer {token}"}
 
 
 def reload_schema_cache(target: Target) -> None:
@@ -168,7 +195,7 @@ def reload_schema_cache(target: Target) -> None:
     with httpx.Client(timeout=5.0) as client:
         for _ in range(200):
             root = client.get(
-                f"{target.url}/rest/v1/", headers=auth_headers(target.service_role_key)
+                f"{target.url}/rest/v1/", headers=auth_headers(target.server_key)
             )
             if "access_token_hash" in root.text:
                 return

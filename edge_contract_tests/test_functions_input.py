@@ -105,7 +105,7 @@ def test_body_that_is_not_a_json_object_is_400(
     http: httpx.Client, target: Target, name: str, content: bytes, error: str
 ) -> None:
     """A body that is not a JSON object is 400 invalid_request saying so."""
-    response = post_raw(http, f"{target.functions_url}/{name}", content, target.anon_key)
+    response = post_raw(http, f"{target.functions_url}/{name}", content, target.visitor_key)
     assert assert_error(response, 400, "invalid_request") == error
 
 
@@ -151,7 +151,7 @@ def test_invalid_message_request_is_400(
     http: httpx.Client, target: Target, body: dict[str, Any], field: str
 ) -> None:
     """An invalid handle-chat-message body is 400 invalid_request naming the bad field."""
-    response = call(http, target.functions_url, MESSAGE, body, target.anon_key)
+    response = call(http, target.functions_url, MESSAGE, body, target.visitor_key)
     assert field in assert_error(response, 400, "invalid_request")
 
 
@@ -191,7 +191,7 @@ def test_invalid_sync_request_is_400(
     http: httpx.Client, target: Target, body: dict[str, Any], field: str
 ) -> None:
     """An invalid chat-visitor-sync body is 400 invalid_request naming the bad field."""
-    response = call(http, target.functions_url, SYNC, body, target.anon_key)
+    response = call(http, target.functions_url, SYNC, body, target.visitor_key)
     assert field in assert_error(response, 400, "invalid_request")
 
 
@@ -201,9 +201,9 @@ def test_since_with_an_offset_beyond_postgres_range_is_normalised(
     http: httpx.Client, target: Target, conversation: dict[str, Any], since: str
 ) -> None:
     """An ISO `since` with an offset Postgres cannot store (±16:00 and over) is read as UTC: 200."""
-    full = call(http, target.functions_url, SYNC, valid_body(SYNC, conversation), target.anon_key)
+    full = call(http, target.functions_url, SYNC, valid_body(SYNC, conversation), target.visitor_key)
     body = {**valid_body(SYNC, conversation), "since": since}
-    response = call(http, target.functions_url, SYNC, body, target.anon_key)
+    response = call(http, target.functions_url, SYNC, body, target.visitor_key)
     assert response.status_code == 200, response.text
     assert response.json()["messages"] == full.json()["messages"] != []
 
@@ -212,7 +212,7 @@ def test_since_with_an_offset_beyond_postgres_range_is_normalised(
 def test_message_of_exactly_4000_characters_is_accepted(http: httpx.Client, target: Target) -> None:
     """A message of 4000 characters after trimming is stored: 200 with success true."""
     body = {"visitorId": new_visitor(), "message": "\n " + "é" * 4000 + " \t"}
-    response = call(http, target.functions_url, MESSAGE, body, target.anon_key)
+    response = call(http, target.functions_url, MESSAGE, body, target.visitor_key)
     assert response.status_code == 200, response.text
     assert response.json()["success"] is True
 
@@ -236,7 +236,7 @@ def chunks(data: bytes, size: int = 8 * 1024) -> Iterator[bytes]:
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_body_over_64_kib_is_413(http: httpx.Client, target: Target, name: str) -> None:
     """A 70 KiB body with a Content-Length is 413 payload_too_large."""
-    response = post_raw(http, f"{target.functions_url}/{name}", oversized(name), target.anon_key)
+    response = post_raw(http, f"{target.functions_url}/{name}", oversized(name), target.visitor_key)
     message = assert_error(response, 413, "payload_too_large")
     assert message == f"body is larger than {LIMIT} bytes"
 
@@ -244,7 +244,7 @@ def test_body_over_64_kib_is_413(http: httpx.Client, target: Target, name: str) 
 def test_body_over_1_mib_at_the_gateway_is_413_json(http: httpx.Client, target: Target) -> None:
     """A 2 MiB body at the gateway is still 413 payload_too_large JSON with CORS headers."""
     url = f"{target.functions_url}/{MESSAGE}"
-    response = post_raw(http, url, b"x" * 2 * 1024 * 1024, target.anon_key)
+    response = post_raw(http, url, b"x" * 2 * 1024 * 1024, target.visitor_key)
     assert_error(response, 413, "payload_too_large")
     assert_cors(response)
 
@@ -257,7 +257,7 @@ def test_chunked_body_over_64_kib_is_413(
     """A 70 KiB chunked body (no Content-Length), via the gateway or straight to the server,
     is 413 payload_too_large."""
     base = target.functions_url if via == "gateway" else serve()
-    response = post_raw(http, f"{base}/{name}", chunks(oversized(name)), target.anon_key)
+    response = post_raw(http, f"{base}/{name}", chunks(oversized(name)), target.visitor_key)
     assert_error(response, 413, "payload_too_large")
 
 
@@ -267,7 +267,7 @@ def test_small_chunked_body_is_accepted(
 ) -> None:
     """A chunked body under the limit is read whole: 200, so 413 above is about size only."""
     body = json.dumps({"visitorId": new_visitor(), "message": "y" * 3_000}).encode()
-    response = post_raw(http, f"{serve()}/{MESSAGE}", chunks(body, 100), target.anon_key)
+    response = post_raw(http, f"{serve()}/{MESSAGE}", chunks(body, 100), target.visitor_key)
     assert response.status_code == 200, response.text
     assert response.json()["success"] is True
 
@@ -283,7 +283,7 @@ def test_emoji_and_rtl_text_round_trip(http: httpx.Client, target: Target) -> No
         target.functions_url,
         MESSAGE,
         {"visitorId": new_visitor(), "message": WORLD_TEXT, "visitorName": "Zoë 🧑🏾‍💻"},
-        target.anon_key,
+        target.visitor_key,
     )
     assert sent.status_code == 200, sent.text
     created = sent.json()
@@ -295,7 +295,7 @@ def test_emoji_and_rtl_text_round_trip(http: httpx.Client, target: Target) -> No
             "conversationId": created["conversationId"],
             "conversationToken": created["conversationToken"],
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert synced.status_code == 200, synced.text
     (mine,) = [m for m in synced.json()["messages"] if m["id"] == created["messageId"]]
@@ -312,7 +312,7 @@ def test_emoji_and_rtl_text_round_trip(http: httpx.Client, target: Target) -> No
 def test_other_methods_are_405(http: httpx.Client, target: Target, name: str, method: str) -> None:
     """Methods other than POST and OPTIONS are 405 method_not_allowed with an Allow header."""
     response = http.request(
-        method, f"{target.functions_url}/{name}", headers=auth_headers(target.anon_key)
+        method, f"{target.functions_url}/{name}", headers=auth_headers(target.visitor_key)
     )
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "POST, OPTIONS"
@@ -326,7 +326,7 @@ def test_unknown_function_is_404(http: httpx.Client, target: Target, method: str
         method,
         f"{target.functions_url}/no-such-function",
         json={"visitorId": "v", "message": "hi"} if method == "POST" else None,
-        headers=auth_headers(target.anon_key),
+        headers=auth_headers(target.visitor_key),
     )
     assert_error(response, 404, "not_found")
 
@@ -342,11 +342,11 @@ def bad_authorizations(target: Target) -> dict[str, dict[str, str]]:
 
     return {
         "none": {},
-        "apikey-only": {"apikey": target.anon_key},
+        "apikey-only": {"apikey": target.visitor_key},
         "other-secret": auth_headers(mint_key(OTHER_SECRET, "anon")),
         "not-a-jwt": {"Authorization": "Bearer not-a-jwt"},
         "empty-bearer": {"Authorization": "Bearer"},
-        "basic": {"Authorization": f"Basic {target.anon_key}"},
+        "basic": {"Authorization": f"Basic {target.visitor_key}"},
         "role-postgres": auth_headers(jwt.encode({"role": "postgres"}, secret, algorithm="HS256")),
         "no-role": auth_headers(jwt.encode({"sub": "x"}, secret, algorithm="HS256")),
         "expired": auth_headers(jwt.encode({"role": "anon", "exp": 1}, secret, algorithm="HS256")),
@@ -464,7 +464,7 @@ def test_api_keys_are_accepted(
     http: httpx.Client, target: Target, conversation: dict[str, Any], name: str, role: str
 ) -> None:
     """The anon key and the service_role key both pass verify_jwt: 200."""
-    key = target.anon_key if role == "anon" else target.service_role_key
+    key = target.visitor_key if role == "anon" else target.server_key
     response = call(http, target.functions_url, name, valid_body(name, conversation), key)
     assert response.status_code == 200, response.text
 
@@ -515,7 +515,7 @@ def cors_cases(
     wrong = {"conversationId": conversation["conversationId"], "conversationToken": "wrong"}
     if name == MESSAGE:
         wrong |= {"visitorId": conversation["visitorId"], "message": "hi"}
-    keyed = {**auth_headers(target.anon_key), **origin}
+    keyed = {**auth_headers(target.visitor_key), **origin}
     return {
         200: http.post(url, json=valid_body(name, conversation), headers=keyed),
         400: http.post(url, json={}, headers=keyed),
@@ -547,7 +547,7 @@ def test_allowlisted_origin_is_echoed(
     url = f"{serve(CORS_ALLOWED_ORIGINS='https://shop.example')}/{SYNC}"
     origin = {"Origin": "https://shop.example"}
     preflight = http.options(url, headers={**origin, "Access-Control-Request-Method": "POST"})
-    answer = http.post(url, json={}, headers={**auth_headers(target.anon_key), **origin})
+    answer = http.post(url, json={}, headers={**auth_headers(target.visitor_key), **origin})
     assert preflight.status_code == 200
     assert_error(answer, 400, "invalid_request")
     for response in (preflight, answer):
@@ -564,7 +564,7 @@ def test_unlisted_origin_gets_no_allow_origin(
     url = f"{serve(CORS_ALLOWED_ORIGINS='https://shop.example')}/{SYNC}"
     headers = {"Origin": origin} if origin else {}
     preflight = http.options(url, headers={**headers, "Access-Control-Request-Method": "POST"})
-    answer = http.post(url, json={}, headers={**auth_headers(target.anon_key), **headers})
+    answer = http.post(url, json={}, headers={**auth_headers(target.visitor_key), **headers})
     assert preflight.status_code == 200
     assert_error(answer, 400, "invalid_request")
     for response in (preflight, answer):
@@ -577,7 +577,7 @@ def test_unlisted_origin_gets_no_allow_origin(
 @pytest.mark.writes
 def test_supabase_py_invoke_creates_and_syncs(target: Target) -> None:
     """supabase-py's functions.invoke sends a message, then syncs it back with the token."""
-    client = create_client(target.url, target.anon_key)
+    client = create_client(target.url, target.visitor_key)
     try:
         created = client.functions.invoke(
             MESSAGE,
@@ -623,7 +623,7 @@ def test_hostile_values_get_a_plain_answer(http: httpx.Client, target: Target, n
         {"visitorId": hostile, "message": hostile, "conversationId": hostile},
         {"conversationId": "*", "conversationToken": "eq.null", "visitorId": "or=(id.neq.0)"},
     ):
-        response = call(http, target.functions_url, name, body, target.anon_key)
+        response = call(http, target.functions_url, name, body, target.visitor_key)
         assert_error(response, 400, "invalid_request")
     forbidden = call(
         http,
@@ -635,6 +635,6 @@ def test_hostile_values_get_a_plain_answer(http: httpx.Client, target: Target, n
             "visitorId": hostile,
             "message": hostile,
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert assert_error(forbidden, 403, "forbidden") == "conversation not found or token invalid"

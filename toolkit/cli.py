@@ -90,7 +90,7 @@ def _stack_up(args: argparse.Namespace) -> int:
     state = stack.up(options, progress=_say, started=_hold_for_tests)
     _say(f"stack up in {time.monotonic() - started:.1f}s; env written to {args.dir / 'env'}")
     env = state.env()
-    _say(f"keys: {args.keys} ({_KEY_MODES[args.keys]})")
+    _say(f"keys: {args.keys} ({stack.KEY_MODES[args.keys]})")
     for key, value in env.items():
         _say(f"  {key}={value}")
     target = Target.from_env(env)
@@ -103,13 +103,6 @@ def _stack_up(args: argparse.Namespace) -> int:
     reason = stack.wait_foreground(state)
     _say(f"stack {reason}")
     return 0 if reason == "stopped" else StackError.exit_code
-
-
-_KEY_MODES = {
-    "legacy": "the legacy anon / service_role JWT keys and the HS256 JWT secret only",
-    "new": "publishable and secret keys and an ES256 signing key; legacy keys deactivated",
-    "both": "publishable, secret and the legacy keys: a project mid-migration",
-}
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -219,11 +212,13 @@ def _soak(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from toolkit.config import DeclaredFlags, Target
+    from toolkit.key_settings import legacy_keys_deactivated
     from toolkit.ops.verify import verify
 
     env = _environment(args)
     target = Target.from_env(env)
     flags = DeclaredFlags.from_env(env)
+    deactivated = args.legacy_keys_deactivated or legacy_keys_deactivated(env)
     if not args.json:
         database = f" and {redact_url(target.db_url)}" if target.db_url else ""
         note = " (--write: its test rows are deleted afterwards)" if args.write else ""
@@ -232,6 +227,7 @@ def _verify(args: argparse.Namespace) -> int:
         target,
         flags,
         write=args.write,
+        legacy_deactivated=deactivated,
         on_check=(lambda _check: None) if args.json else (lambda check: _say(check.line())),
     )
     _say(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
@@ -297,7 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-functions", action="store_true", help="do not start the functions server")
     p.add_argument(
         "--keys",
-        choices=tuple(_KEY_MODES),
+        choices=tuple(stack.KEY_MODES),
         default="both",
         help="API key system: legacy, new (legacy keys deactivated) or both (default)",
     )
@@ -407,6 +403,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the seed's five validations end to end, on rows marked "
         "chat-toolkit-verify-* that are deleted afterwards",
+    )
+    p.add_argument(
+        "--legacy-keys-deactivated",
+        action="store_true",
+        help="the project's legacy anon / service_role keys are deactivated: check that they "
+        "are refused (also SUPABASE_LEGACY_KEYS=deactivated)",
     )
     p.set_defaults(run=_verify)
 

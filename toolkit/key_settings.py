@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_AUTH",
     "functions_auth",
     "inline_jwks",
+    "legacy_keys_deactivated",
     "publishable_keys",
     "secret_keys",
 ]
@@ -130,3 +131,12 @@ def functions_auth(
         if not configured[name]:
             raise ConfigError(f"FUNCTIONS_AUTH names {name}, but {_AUTH_NEEDS[name]} is not set")
     return names
+
+
+def legacy_keys_deactivated(env: Mapping[str, str]) -> bool:
+    """SUPABASE_LEGACY_KEYS: `active` (default) or `deactivated` (the project's legacy JWT keys
+    were turned off; `verify` then checks that they are refused)."""
+    raw = env.get("SUPABASE_LEGACY_KEYS", "").strip().lower() or "active"
+    if raw not in ("active", "deactivated"):
+        raise ConfigError(f"SUPABASE_LEGACY_KEYS={raw!r} must be active or deactivated")
+    return raw == "deactivated"

@@ -25,7 +25,11 @@ from toolkit.protocol import FUNCTIONS_PATH, JWKS_PATH
 
 __all__ = ["KEY_MODES", "StackState", "read_state", "write_private"]
 
-KEY_MODES = ("legacy", "new", "both")
+KEY_MODES = {
+    "legacy": "the legacy anon / service_role JWT keys and the HS256 JWT secret only",
+    "new": "publishable and secret keys and an ES256 signing key; legacy keys deactivated",
+    "both": "publishable, secret and the legacy keys: a project mid-migration",
+}
 
 
 @dataclass
