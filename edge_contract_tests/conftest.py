@@ -28,7 +28,6 @@ import pytest
 from supabase import Client, create_client
 
 from edge_contract_tests.helpers import Signer, reload_schema_cache
-
 from toolkit import stack
 from toolkit.config import Target
 from toolkit.db.migrations import discover, migrate

@@ -194,9 +194,7 @@ def reload_schema_cache(target: Target) -> None:
         conn.execute("notify pgrst, 'reload schema'")
     with httpx.Client(timeout=5.0) as client:
         for _ in range(200):
-            root = client.get(
-                f"{target.url}/rest/v1/", headers=auth_headers(target.server_key)
-            )
+            root = client.get(f"{target.url}/rest/v1/", headers=auth_headers(target.server_key))
             if "access_token_hash" in root.text:
                 return
             time.sleep(0.05)

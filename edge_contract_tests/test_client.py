@@ -49,7 +49,9 @@ def using_client(
 
     async def scenario() -> T:
         async with httpx.AsyncClient(timeout=10.0) as http:
-            client = VisitorClient(url or target.functions_url, target.visitor_key, store, http=http)
+            client = VisitorClient(
+                url or target.functions_url, target.visitor_key, store, http=http
+            )
             return await steps(client)
 
     return asyncio.run(scenario())

@@ -1,4 +1,7 @@
-"""Tokens and access (CONTRACT §3, §4, §5): who may send to and read which conversation."""
+"""Tokens and access (CONTRACT §3, §4, §5): who may send to and read which conversation.
+
+Runs against a `--keys new` and a `--keys legacy` stack (KEY_MODES, conftest.py): the widget
+calls with the publishable key there, with the legacy anon key here."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from toolkit.config import Target
 from toolkit.stack.processes import free_port
 
 pytestmark = pytest.mark.writes
+KEY_MODES = ("new", "legacy")
 
 
 def test_new_conversation_issues_a_token_stored_only_as_its_hash(
