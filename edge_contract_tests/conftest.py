@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from supabase import Client, create_client
 
-from edge_contract_tests.helpers import Signer, reload_schema_cache
+from edge_contract_tests.helpers import Signer, Stacks, reload_schema_cache
 from toolkit import stack
 from toolkit.config import Target
 from toolkit.db.migrations import discover, migrate
@@ -57,27 +57,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def embedded() -> bool:
     """True when the tests own the target (an embedded stack they started)."""
     return not os.environ.get("SUPABASE_URL")
-
-
-class Stacks:
-    """Embedded stacks by key mode, each started on first use and kept for the session."""
-
-    def __init__(self, resources: contextlib.ExitStack) -> None:
-        self._resources = resources
-        self.started: dict[str, stack.StackState] = {}
-
-    def get(self, keys: str) -> stack.StackState:
-        if keys not in self.started:
-            # Rate limits are off here: the suite makes hundreds of calls per conversation
-            # and from one address. test_rate_limits.py covers them on servers of its own.
-            self.started[keys] = self._resources.enter_context(
-                stack.temporary(keys=keys, functions_env={"CHAT_RATE_LIMITS": "off"})
-            )
-        return self.started[keys]
-
-    def of(self, target: Target) -> stack.StackState | None:
-        """The embedded stack behind `target`, if it is one of these."""
-        return next((s for s in self.started.values() if s.api_url == target.url), None)
 
 
 @pytest.fixture(scope="session")

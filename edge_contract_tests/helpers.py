@@ -7,6 +7,7 @@ another.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -19,6 +20,7 @@ import httpx
 import jwt
 import psycopg
 
+from toolkit import stack
 from toolkit.config import Target
 from toolkit.keys import SigningKey
 
@@ -26,6 +28,7 @@ __all__ = [
     "FORBIDDEN",
     "URL_SAFE",
     "Signer",
+    "Stacks",
     "auth_headers",
     "call",
     "legacy_conversation",
@@ -179,6 +182,27 @@ class Signer:
     def user(self, sub: str | None = None, **claims: Any) -> str:
         """A signed-in user's access token (see user_jwt), signed this way."""
         return self.sign(_user_claims(sub, claims))
+
+
+class Stacks:
+    """Embedded stacks by key mode, each started on first use and kept for the session."""
+
+    def __init__(self, resources: contextlib.ExitStack) -> None:
+        self._resources = resources
+        self.started: dict[str, stack.StackState] = {}
+
+    def get(self, keys: str) -> stack.StackState:
+        if keys not in self.started:
+            # Rate limits are off here: the suite makes hundreds of calls per conversation
+            # and from one address. test_rate_limits.py covers them on servers of its own.
+            self.started[keys] = self._resources.enter_context(
+                stack.temporary(keys=keys, functions_env={"CHAT_RATE_LIMITS": "off"})
+            )
+        return self.started[keys]
+
+    def of(self, target: Target) -> stack.StackState | None:
+        """The embedded stack behind `target`, if it is one of these."""
+        return next((s for s in self.started.values() if s.api_url == target.url), None)
 
 
 def user_headers(target: Target, token: str) -> dict[str, str]:

