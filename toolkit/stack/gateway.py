@@ -33,7 +33,7 @@ import re
 from pathlib import Path
 
 from toolkit.keys import mint_key
-from toolkit.protocol import JWKS_PATH
+from toolkit.protocol import JWKS_PATH, SB_API_KEY
 from toolkit.stack.parts import Record
 from toolkit.stack.processes import launch, wait_ready
 from toolkit.stack.state import StackState, write_private
@@ -140,7 +140,7 @@ http {{
       error_page 418 = @secret_in_browser;
       if ($secret_in_browser) {{ return 418; }}
       {forwarded}
-      proxy_set_header sb-api-key $sb_api_key;
+      proxy_set_header {SB_API_KEY} $sb_api_key;
       proxy_pass http://functions;
       proxy_read_timeout 150s;
       error_page 502 504 = @functions_down;

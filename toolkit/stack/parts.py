@@ -195,6 +195,10 @@ def start_postgrest(state: StackState, record: Record) -> None:
         'db-anon-role = "anon"',
         "db-pool = 20",
         f'jwt-secret = "{_jwt_secret(state)}"',
+        # PostgREST 13+ (Supabase runs 14) caches validated JWTs by default; 12.0.2 only when
+        # told. Without it every ES256 role JWT the gateway injects is verified again: raw
+        # reads fell from ~2,000 to ~600 req/s here (HS256 versus ES256, measured).
+        "jwt-cache-max-lifetime = 3600",
         'server-host = "127.0.0.1"',
         f"server-port = {state.ports['rest']}",
         f"admin-server-port = {state.ports['rest_admin']}",
