@@ -431,6 +431,8 @@ def test_supabase_py_in_both_key_systems(http: httpx.Client, stacks: Stacks, key
         assert isinstance(synced, dict)
         assert "hello from supabase-py" in [m["text"] for m in synced["messages"]]
     finally:
+        # supabase-py has no close(); its functions client owns an httpx session.
+        visitor.functions._client.close()
         visitor.postgrest.aclose()
         server.postgrest.aclose()
 
