@@ -441,7 +441,8 @@ def test_supabase_py_in_both_key_systems(http: httpx.Client, stacks: Stacks, key
 
 
 def test_dev_sh_prints_the_publishable_and_secret_keys() -> None:
-    """`./scripts/dev.sh --detach` (the main job) prints the key mode and both new keys."""
+    """`./scripts/dev.sh --detach` (the main job) prints the key mode, both new keys and the
+    widget's URL with the publishable key."""
     with tempfile.TemporaryDirectory(prefix="chat-toolkit-dev ") as folder:
         Path(folder).chmod(0o755)
         directory = Path(folder) / "stack"
@@ -461,6 +462,8 @@ def test_dev_sh_prints_the_publishable_and_secret_keys() -> None:
             assert state is not None
             assert f"  SUPABASE_PUBLISHABLE_KEY={state.publishable_key}" in lines
             assert f"  SUPABASE_SECRET_KEY={state.secret_key}" in lines
+            # The widget's URL carries the visitor key: the publishable one where there is one.
+            assert f"widget {state.api_url}/widget/?key={state.publishable_key}" in lines
             assert state.publishable_key.startswith("sb_publishable_")
             assert state.secret_key.startswith("sb_secret_")
         finally:
