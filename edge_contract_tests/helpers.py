@@ -29,6 +29,7 @@ __all__ = [
     "URL_SAFE",
     "Signer",
     "Stacks",
+    "age_typing",
     "auth_headers",
     "call",
     "legacy_conversation",
@@ -37,6 +38,7 @@ __all__ = [
     "reload_schema_cache",
     "set_typing",
     "stored_hash",
+    "sync",
     "team_message",
     "user_headers",
     "user_jwt",
@@ -79,6 +81,31 @@ def open_conversation(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return {**body, "visitorId": visitor}
+
+
+def sync(
+    http: httpx.Client,
+    target: Target,
+    conv: dict[str, Any],
+    since: str | None = None,
+    url: str | None = None,
+    **extra: object,
+) -> dict[str, Any]:
+    """A 200 chat-visitor-sync of `conv` (from `since`, with any further fields) at `url`
+    (default: the target's functions)."""
+    body: dict[str, Any] = {
+        "conversationId": conv["conversationId"],
+        "conversationToken": conv["conversationToken"],
+        **extra,
+    }
+    if since is not None:
+        body["since"] = since
+    response = call(
+        http, url or target.functions_url, "chat-visitor-sync", body, target.visitor_key
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def one_row(db: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
@@ -127,9 +154,12 @@ def team_message(
     return str(response.json()[0]["id"])
 
 
-def set_typing(http: httpx.Client, target: Target, cid: str, typing: bool, age_s: int = 0) -> None:
-    """The team's typing row for `cid`, upserted as the dashboard does, `age_s` seconds old."""
-    moment = datetime.fromtimestamp(time.time() - age_s).astimezone().isoformat()
+def set_typing(
+    http: httpx.Client, target: Target, cid: str, typing: bool, skew_s: float = 0
+) -> None:
+    """The team's typing row for `cid`, upserted as the dashboard does with its own clock,
+    which may run `skew_s` seconds ahead (the database stamps its own time over it)."""
+    moment = datetime.fromtimestamp(time.time() + skew_s).astimezone().isoformat()
     response = http.post(
         f"{target.url}/rest/v1/team_typing_indicators",
         json={
@@ -145,6 +175,18 @@ def set_typing(http: httpx.Client, target: Target, cid: str, typing: bool, age_s
         },
     )
     assert response.status_code in (200, 201), response.text
+
+
+def age_typing(db: psycopg.Connection, cid: str, seconds: int) -> None:
+    """Make the conversation's typing rows `seconds` old, past the trigger that stamps the
+    database's time (replica mode skips triggers; superuser only)."""
+    with db.transaction():
+        db.execute("set local session_replication_role = replica")
+        db.execute(
+            "update team_typing_indicators set updated_at = now() - make_interval(secs => %s) "
+            "where conversation_id = %s",
+            (seconds, cid),
+        )
 
 
 def _user_claims(sub: str | None, claims: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,11 @@ KEYS = {
     "history_p50_ratio_10k_vs_10",
     "server_rss_mb_max",
     "sustained_visitors",
+    "delivery_visitors",
+    "delivery_ms",
+    "idle_requests_per_visitor_minute",
+    "full_sync_20k",
+    "stall",
 }
 
 
@@ -39,6 +44,8 @@ def test_bench_smoke_prints_the_table_and_writes_every_figure(tmp_path: Path) ->
             "1",
             "--concurrency",
             "4",
+            "--delivery-visitors",
+            "20",
             "--json",
             str(figures),
         ],
@@ -54,9 +61,17 @@ def test_bench_smoke_prints_the_table_and_writes_every_figure(tmp_path: Path) ->
         "incremental p50 at 10k / at 10 messages",
         "functions RSS per worker",
         "2 s-polling visitors at p99 < 250 ms",
+        "long-poll delivery p50 ms (20 visitors)",
+        "idle long-poll requests/visitor/min",
+        "full sync of 20,000 messages (bytes)",
+        "max messages per sync, held transaction (40 new)",
     ):
         assert row in result.stdout
     report = json.loads(figures.read_text())
     assert set(report) >= KEYS
     assert report["rest_requests_per_sync"] == 1.0
+    assert set(report["delivery_ms"]) == {"poll", "longpoll"}
+    assert report["delivery"]["longpoll"]["delivered"] == report["delivery"]["longpoll"]["written"]
+    assert report["full_sync_20k"]["messages"] == 100
+    assert report["stall"] == {"new_messages": 40, "max_messages_per_sync": 1}
     assert {c["name"] for c in report["cases"]} >= {"raw_direct", "raw_gateway", "sync", "message"}

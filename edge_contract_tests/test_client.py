@@ -20,6 +20,7 @@ import pytest
 
 from edge_contract_tests.helpers import (
     URL_SAFE,
+    auth_headers,
     legacy_conversation,
     one_row,
     open_conversation,
@@ -142,6 +143,44 @@ def test_typing_indicator_shows_and_clears(
         {"isTyping": True, "name": "Dana"},
         {"isTyping": False, "name": None},
     ]
+
+
+def test_load_older_reaches_back_to_the_first_message(
+    tmp_path: Path, target: Target, http: httpx.Client
+) -> None:
+    """With 152 messages the first sync holds the newest 100 and says older ones exist;
+    load_older brings the other 52, after which nothing older is left."""
+    store = new_store(tmp_path)
+
+    async def steps(client: VisitorClient) -> tuple[int, bool, int, bool, list[Any]]:
+        sent = await client.send("Hello")
+        team_messages(http, target, sent.conversation_id, 150)
+        first = await client.sync()
+        older = await client.load_older()
+        return (
+            len(first.messages),
+            first.has_older,
+            len(older),
+            client.has_older,
+            [m["id"] for m in client.messages],
+        )
+
+    newest, had_older, older, has_older, ids = using_client(target, store, steps)
+    assert (newest, had_older, older, has_older) == (100, True, 52, False)
+    assert len(ids) == len(set(ids)) == 152
+
+
+def team_messages(http: httpx.Client, target: Target, cid: str, count: int) -> None:
+    """`count` team messages in one request."""
+    response = http.post(
+        f"{target.url}/rest/v1/chat_messages",
+        json=[
+            {"conversation_id": cid, "sender_type": "team", "message_text": f"old {i}"}
+            for i in range(count)
+        ],
+        headers=auth_headers(target.server_key),
+    )
+    assert response.status_code == 201, response.text
 
 
 def test_wrong_token_403_clears_the_session_and_next_send_starts_anew(
@@ -361,6 +400,32 @@ def test_chat_command_sends_shows_the_reply_and_resumes(
     ]
     assert SessionStore(session_file).load() == session
     assert session.token not in second.stdout
+
+
+def test_chat_command_loads_older_history_on_request(
+    tmp_path: Path, target: Target, http: httpx.Client
+) -> None:
+    """Resuming a conversation of 152 messages shows the newest 100 and a hint; `/older`
+    prints the other 52 and is never sent as a message."""
+    conv = open_conversation(http, target)
+    team_messages(http, target, conv["conversationId"], 150)
+    session_file = tmp_path / "chat.json"
+    SessionStore(session_file).save(Session(conv["conversationId"], conv["conversationToken"]))
+    result = run_chat(target, tmp_path, session_file, "/older\n")
+    assert (result.returncode, result.stderr) == (0, "")
+    out = lines(result.stdout)
+    hint = out.index("* older messages are not shown; type /older to load them")
+    header = out.index("* 52 older messages:")
+    assert hint < header
+    assert sum(1 for line in out if line.startswith("Team: old ")) == 150
+    assert sum(1 for line in out if line.startswith("You: ")) == 1
+    assert "* type /older for more" not in out
+    sent = http.get(
+        f"{target.url}/rest/v1/chat_messages",
+        params={"conversation_id": f"eq.{conv['conversationId']}", "message_text": "eq./older"},
+        headers=auth_headers(target.server_key),
+    )
+    assert sent.json() == []
 
 
 def test_chat_command_ctrl_c_exits_cleanly(tmp_path: Path, target: Target) -> None:

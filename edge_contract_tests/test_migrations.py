@@ -71,6 +71,17 @@ EFFECTS = {
                                'access_token_hash', 'select, update'),
       not exists (select from pg_policies where schemaname = 'public'
                   and roles = array['authenticated']::name[] and qual = 'true')""",
+    "20260327062000": "select to_regclass('public.chat_sync_epoch') is not null",
+    "20260327062100": """select to_regprocedure('public.chat_visitor_sync_v2(uuid, text,
+        pg_snapshot, uuid, xid8, uuid, timestamptz, timestamptz, uuid, integer, integer,
+        integer)') is not null""",
+    "20260327062200": """select
+      exists (select from pg_trigger where tgname = 'team_typing_indicators_stamp'),
+      to_regprocedure('public.team_typing_indicators_stamp()') is not null""",
+    "20260327062300": """select
+      exists (select from pg_trigger where tgname = 'chat_messages_notify_visitor'),
+      exists (select from pg_trigger where tgname = 'team_typing_indicators_notify_delete'),
+      to_regprocedure('public.chat_visitor_notify()') is not null""",
 }
 HISTORY = "select version, name, statements from supabase_migrations.schema_migrations"
 

@@ -240,6 +240,7 @@ def test_anon_embedded_selects_reach_no_chat_rows(
 
 RPCS: list[tuple[str, dict[str, Any]]] = [
     ("chat_visitor_sync", {"p_conversation_id": str(uuid.uuid4()), "p_token_hash": "0" * 64}),
+    ("chat_visitor_sync_v2", {"p_conversation_id": str(uuid.uuid4()), "p_token_hash": "0" * 64}),
     ("chat_visitor_message", {"m": {"id": str(uuid.uuid4()), "message_text": "x"}}),
 ]
 
@@ -269,12 +270,17 @@ def test_anon_rpc_by_get_is_permission_denied(
 
 
 def test_catalog_anon_executes_no_chat_function(db: psycopg.Connection) -> None:
-    """No chat_* function in schema public is executable by anon, and RPCS lists them all."""
+    """No chat_* function in schema public is executable by anon (trigger functions
+    included), and RPCS lists every one that PostgREST could call."""
     rows = db.execute(
-        "select p.proname, has_function_privilege('anon', p.oid, 'EXECUTE') from pg_proc p "
+        "select p.proname, has_function_privilege('anon', p.oid, 'EXECUTE'), "
+        "p.prorettype = 'trigger'::regtype from pg_proc p "
         "where p.pronamespace = 'public'::regnamespace and p.proname like 'chat\\_%' order by 1"
     ).fetchall()
-    assert rows == [(name, False) for name, _ in sorted(RPCS)]
+    assert [(name, executable) for name, executable, _ in rows] == [
+        (name, False) for name, _, _ in rows
+    ]
+    assert [name for name, _, trigger in rows if not trigger] == sorted(n for n, _ in RPCS)
 
 
 PROFILES = [

@@ -9,7 +9,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Request, sync_playwright
 
 from edge_contract_tests.helpers import Stacks, auth_headers, call
 from toolkit.config import ServerSettings, Target
@@ -124,15 +124,6 @@ def stored_session(page: Page) -> dict[str, str] | None:
     return json.loads(raw) if raw else None
 
 
-def next_sync(page: Page) -> None:
-    """Wait until the first sync that starts after this call has been applied to the page."""
-    started = int(page.get_by_test_id("chat-widget").get_attribute("data-syncs-started") or 0)
-    page.wait_for_function(
-        "n => Number(document.querySelector('[data-testid=chat-widget]').dataset.syncsDone) >= n",
-        arg=started + 1,
-    )
-
-
 def messages_of(http: httpx.Client, target: Target, conversation_id: str) -> list[str]:
     response = http.get(
         f"{target.url}/rest/v1/chat_messages",
@@ -168,10 +159,11 @@ def test_send_and_receive_from_another_origin(
     assert page.get_by_test_id("chat-input").input_value() == ""
 
 
-def test_team_reply_and_typing_appear_within_one_sync(
+def test_team_reply_and_typing_appear_and_a_note_never(
     context: BrowserContext, page_origin: str, target: Target, console: team.TeamConsole
 ) -> None:
-    """Escalation shows; a team reply and typing show after the next sync; a note never."""
+    """Escalation shows; a team reply and typing show once written (the held sync wakes);
+    a note written before the typing never shows, and stopping the typing hides it."""
     page = open_widget(context, page_origin, target.url, target.anon_key)
     send(page, "I want to talk to a human")
     assert wait_for_messages(page, 2) == [
@@ -181,25 +173,24 @@ def test_team_reply_and_typing_appear_within_one_sync(
     state = page.get_by_test_id("chat-state")
     assert state.get_attribute("data-status") == "escalated"
     assert state.inner_text() == ESCALATED_TEXT
-    assert not page.get_by_test_id("chat-typing").is_visible()
+    typing = page.get_by_test_id("chat-typing")
+    assert not typing.is_visible()
     session = stored_session(page)
     assert session is not None
     cid = session["conversationId"]
+    now = datetime.now(UTC).isoformat()  # the database stamps its own time over it
     console.send(
         team.message_request(cid, "Dana", "Hi, Dana here. How can I help?", internal=False)
     )
     console.send(team.message_request(cid, "Dana", "VIP: check the refund", internal=True))
-    # Stamped ahead, so a slow machine cannot let it go stale before the sync waited for.
-    ahead = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
-    console.send(team.typing_request(cid, "Dana", True, ahead))
-    next_sync(page)
+    console.send(team.typing_request(cid, "Dana", True, now))
+    # The answer that showed the typing was read after the note was written.
+    typing.wait_for(state="visible")
+    assert typing.inner_text() == "Dana is typing…"
     assert shown(page)[2:] == [("team", "Hi, Dana here. How can I help?")]
     assert page.locator("[data-sender-type=team] .chat-who").inner_text() == "Dana"
-    typing = page.get_by_test_id("chat-typing")
-    assert typing.is_visible() and typing.inner_text() == "Dana is typing…"
-    console.send(team.typing_request(cid, "Dana", False, ahead))
-    next_sync(page)
-    assert not typing.is_visible()
+    console.send(team.typing_request(cid, "Dana", False, now))
+    typing.wait_for(state="hidden")
     assert len(shown(page)) == 3
 
 
@@ -224,10 +215,11 @@ def test_merge_dedupes_by_id_and_orders_to_the_microsecond(
 
 
 def test_overlapping_syncs_show_each_message_once(
-    context: BrowserContext, page_origin: str, target: Target
+    context: BrowserContext, page_origin: str, target: Target, console: team.TeamConsole
 ) -> None:
-    """While another transaction stays open the sync cursor cannot advance, so every sync
-    repeats the newer messages: the widget still shows each once."""
+    """While another transaction stays open (a v1 cursor could not advance past it, so
+    every sync repeated the newer messages), the syncs that follow, woken by the team's
+    typing starting and stopping, still leave each message shown once."""
     if target.db_url is None:
         pytest.skip("SUPABASE_DB_URL is not set: holding a transaction open needs the database")
     page = open_widget(context, page_origin, target.url, target.anon_key)
@@ -235,10 +227,45 @@ def test_overlapping_syncs_show_each_message_once(
         holder.execute("select pg_current_xact_id()")
         send(page, "said once")
         wait_for_messages(page, 2)
-        for _ in range(2):
-            next_sync(page)
+        session = stored_session(page)
+        assert session is not None
+        cid, now = session["conversationId"], datetime.now(UTC).isoformat()
+        typing = page.get_by_test_id("chat-typing")
+        # Each wait ends with a sync answered after the change.
+        console.send(team.typing_request(cid, "Dana", True, now))
+        typing.wait_for(state="visible")
+        console.send(team.typing_request(cid, "Dana", False, now))
+        typing.wait_for(state="hidden")
         assert shown(page) == [("visitor", "said once"), ("ai", RULES_REPLY)]
         holder.rollback()
+
+
+def test_the_widget_long_polls_when_the_server_offers_it(
+    context: BrowserContext, page_origin: str, target: Target, console: team.TeamConsole
+) -> None:
+    """This server's sync answers say `longPoll: true` (its functions listen for changes):
+    the widget's next sync carries the cursor and `wait`, is held, and brings the team's
+    reply written meanwhile."""
+    page = open_widget(context, page_origin, target.url, target.anon_key)
+
+    def long_poll(request: Request) -> bool:
+        body = json.loads(request.post_data or "{}")
+        return request.url.endswith("/chat-visitor-sync") and "wait" in body
+
+    with page.expect_request(long_poll) as waiting:
+        send(page, "anyone there?")
+    held = json.loads(waiting.value.post_data or "{}")
+    assert held["wait"] == 20 and isinstance(held["since"], str)
+    session = stored_session(page)
+    assert session is not None
+    reply = "Dana here, sorry for the wait."
+    console.send(team.message_request(session["conversationId"], "Dana", reply, internal=False))
+    response = waiting.value.response()
+    assert response is not None and response.status == 200
+    answer = response.json()
+    assert [m["text"] for m in answer["messages"]] == [reply]
+    assert answer["longPoll"] is True
+    assert wait_for_messages(page, 3)[2:] == [("team", reply)]
 
 
 @pytest.mark.parametrize(
@@ -359,7 +386,7 @@ def test_markup_in_messages_renders_as_text(
     session = stored_session(page)
     assert session is not None
     console.send(team.message_request(session["conversationId"], XSS, XSS, internal=False))
-    next_sync(page)
+    wait_for_messages(page, 3)
     assert page.evaluate("() => window.__xss") is None
     assert page.locator("[data-testid=chat-widget] img").count() == 0
     assert [m for m in shown(page) if m[0] != "ai"] == [("visitor", XSS), ("team", XSS)]
@@ -491,7 +518,7 @@ def test_the_printed_widget_url_chats_with_the_visitor_key_of_each_key_system(
     """The URL `stack up` prints, `<url>/widget/?key=<visitor key>`, on a `--keys new` stack
     (the publishable key, sent as apikey only) and on a `--keys legacy` one (the anon JWT,
     apikey and Bearer): the page loads with no apikey, the chat works, and a team reply sent
-    with the server key (secret, or service_role) shows after the next sync."""
+    with the server key (secret, or service_role) shows."""
     if not embedded:
         pytest.skip("only embedded stacks can be started in each key mode")
     target = Target.from_env(stacks.get(keys).env())
@@ -512,5 +539,4 @@ def test_the_printed_widget_url_chats_with_the_visitor_key_of_each_key_system(
     console = team.TeamConsole(target, http)
     assert console.key == ("secret key" if keys == "new" else "service-role key")
     console.send(team.message_request(session["conversationId"], "Dana", "Hi!", internal=False))
-    next_sync(page)
-    assert shown(page)[2:] == [("team", "Hi!")]
+    assert wait_for_messages(page, 3)[2:] == [("team", "Hi!")]

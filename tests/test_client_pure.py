@@ -382,3 +382,135 @@ def test_interval_must_be_positive(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="interval must be a positive number"):
         asyncio.run(scenario())
+
+
+def page(
+    *ids: str, cursor: str | None = "v2.c", has_more: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """A sync answer holding messages `ids`; message "mN" was written at second N."""
+    return {
+        **SYNC_OK,
+        "messages": [msg(i, f"2026-03-27T10:00:0{i[1:]}+00:00") for i in ids],
+        "cursor": cursor,
+        "hasMore": has_more,
+        "before": None,
+        **extra,
+    }
+
+
+def test_long_poll_is_asked_for_only_with_a_cursor(tmp_path: Path) -> None:
+    """The first sync (no cursor) goes without `wait`; the next carries the cursor and it."""
+    store = stored(tmp_path, Session(CID, "tok"))
+
+    async def scenario() -> list[dict[str, Any]]:
+        http, bodies = scripted(
+            httpx.Response(200, json=page("m1", cursor="v2.first")),
+            httpx.Response(200, json=page(cursor="v2.second")),
+        )
+        async with http:
+            client = VisitorClient("http://fn.test/functions/v1", "anon", store, http=http)
+            await client.sync(wait=20)
+            await client.sync(wait=20)
+        return bodies
+
+    first, second = asyncio.run(scenario())
+    assert "wait" not in first and "since" not in first
+    assert (second["since"], second["wait"]) == ("v2.first", 20)
+
+
+def test_load_older_walks_back_with_before_and_merges(tmp_path: Path) -> None:
+    """A newest page with `before` makes older history loadable: load_older sends it,
+    merges the older messages in order, and stops when the answer has no `before`."""
+    store = stored(tmp_path, Session(CID, "tok"))
+
+    async def scenario() -> tuple[list[Any], list[dict[str, Any]], list[str], bool]:
+        newest = page("m3", "m4", has_more=True, before="p1.older")
+        older = {**page("m1", "m2", cursor=None), "cursor": None}
+        http, bodies = scripted(httpx.Response(200, json=newest), httpx.Response(200, json=older))
+        async with http:
+            client = VisitorClient("http://fn.test/functions/v1", "anon", store, http=http)
+            update = await client.sync()
+            assert update.has_older and client.has_older
+            fresh = [m["id"] for m in await client.load_older(limit=2)]
+            nothing = await client.load_older()
+            return [fresh, nothing], bodies, [m["id"] for m in client.messages], client.has_older
+
+    (fresh, nothing), bodies, everything, has_older = asyncio.run(scenario())
+    assert (fresh, nothing, has_older) == (["m1", "m2"], [], False)
+    assert (bodies[1]["before"], bodies[1]["limit"]) == ("p1.older", 2)
+    assert "since" not in bodies[1] and len(bodies) == 2
+    assert everything == ["m1", "m2", "m3", "m4"]
+
+
+def test_pending_answer_is_followed_at_once_and_the_cursor_advances(tmp_path: Path) -> None:
+    """An incremental answer with hasMore makes `run` sync again without waiting, from the
+    new cursor; `pending` is set only on that answer."""
+    store = stored(tmp_path, Session(CID, "tok"))
+    updates: list[Update] = []
+
+    async def scenario() -> list[dict[str, Any]]:
+        http, bodies = scripted(
+            httpx.Response(200, json=page("m1", cursor="v2.a")),
+            httpx.Response(200, json=page("m2", cursor="v2.b", has_more=True)),
+            httpx.Response(200, json=page("m3", cursor="v2.c")),
+        )
+        async with http:
+            client = VisitorClient(
+                "http://fn.test/functions/v1", "anon", store, http=http, interval=30, wait=5
+            )
+            stop = asyncio.Event()
+
+            def on_update(update: Update) -> None:
+                updates.append(update)
+                if len(updates) == 3:
+                    stop.set()
+
+            await asyncio.wait_for(client.run(on_update, stop), timeout=5)
+        return bodies
+
+    bodies = asyncio.run(scenario())
+    assert [b.get("since") for b in bodies] == [None, "v2.a", "v2.b"]
+    assert [u.pending for u in updates] == [False, True, False]
+
+
+def test_a_server_that_does_not_hold_is_polled_every_interval(tmp_path: Path) -> None:
+    """Long-polling a server that answers at once with nothing new (no listener) waits
+    `interval` between requests instead of asking again at once."""
+    store = stored(tmp_path, Session(CID, "tok"))
+    times: list[float] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        answers = [page("m1", cursor="v2.a"), page(cursor="v2.a"), page(cursor="v2.a")]
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            times.append(loop.time())
+            return httpx.Response(200, json=answers.pop(0))
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as http:
+            client = VisitorClient(
+                "http://fn.test/functions/v1", "anon", store, http=http, interval=0.3, wait=20
+            )
+            stop = asyncio.Event()
+            await asyncio.wait_for(
+                client.run(lambda _u: stop.set() if not answers else None, stop), timeout=5
+            )
+
+    asyncio.run(scenario())
+    assert len(times) == 3
+    assert times[2] - times[1] >= 0.3  # nothing new and not held: a poll interval apart
+    assert times[1] - times[0] < 0.3  # news (the first page): asked again at once
+
+
+def test_wait_must_be_within_what_the_server_accepts(tmp_path: Path) -> None:
+    """A wait beyond 25 s (or negative) is a ConfigError naming the range."""
+
+    async def scenario(wait: float) -> None:
+        async with httpx.AsyncClient() as http:
+            VisitorClient(
+                "http://fn.test", "anon", SessionStore(tmp_path / "s"), http=http, wait=wait
+            )
+
+    for wait in (-1, 26):
+        with pytest.raises(ConfigError, match="wait must be from 0 to 25 seconds"):
+            asyncio.run(scenario(wait))

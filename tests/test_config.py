@@ -235,6 +235,11 @@ MESSAGES = [
         lambda: ServerSettings.from_env({**SERVER, "CHAT_FAQ_FILE": _FAQ_MISSING}),
         f"CHAT_FAQ_FILE='{_FAQ_MISSING}' does not exist",
     ),
+    (
+        lambda: ServerSettings.from_env({**SERVER, "CHAT_CURSOR_KEY": "short"}),
+        "CHAT_CURSOR_KEY must be at least 32 characters "
+        '(e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")',
+    ),
 ]
 
 
@@ -268,7 +273,7 @@ def test_every_config_error_in_config_py_is_covered() -> None:
         ]
         if not any(all(part in m for part in parts) for m in expected):
             uncovered.append(f"line {call.lineno}: {parts}")
-    assert len(sites) == 26
+    assert len(sites) == 27
     assert uncovered == []
 
 

@@ -42,7 +42,7 @@ def test_discover_rejects_misnamed_files(tmp_path: Path, bad: str) -> None:
 
 
 def test_repository_migrations_each_have_a_rollback() -> None:
-    """The eight shipped migrations are found in order and every one has a rollback file."""
+    """The twelve shipped migrations are found in order and every one has a rollback file."""
     found = discover()
     assert [m.version for m in found] == [
         "20260327054000",
@@ -53,6 +53,10 @@ def test_repository_migrations_each_have_a_rollback() -> None:
         "20260327055400",
         "20260327060000",
         "20260327061000",
+        "20260327062000",
+        "20260327062100",
+        "20260327062200",
+        "20260327062300",
     ]
     assert [m.rollback_path for m in found] == [ROLLBACKS_DIR / m.path.name for m in found]
     assert all(m.rollback_path.is_file() for m in found)

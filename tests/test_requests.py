@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from toolkit.functions.bodies import (
     parse_message,
     parse_sync,
 )
-from toolkit.functions.cursor import Since, encode_cursor
+from toolkit.functions.cursor import Position, Since, encode_before
 
 CONVERSATION = "0b5c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3"
 SECRET_TOKEN = "s3cr3t-T0KEN-value-that-must-never-be-echoed-back-xyz"
@@ -161,7 +162,8 @@ def test_sync_without_since() -> None:
 
 def test_sync_with_cursor() -> None:
     """A cursor in `since` becomes a transaction-id start point."""
-    parsed = parse_sync({"conversationId": CONVERSATION, "since": encode_cursor(981)})
+    cursor_v1 = base64.urlsafe_b64encode(b"v1:981").decode().rstrip("=")
+    parsed = parse_sync({"conversationId": CONVERSATION, "since": cursor_v1})
     assert parsed.since == Since(after_xid=981)
 
 
@@ -174,6 +176,30 @@ def test_sync_with_timestamp_and_visitor() -> None:
         conversation_id=CONVERSATION,
         since=Since(timestamp=datetime(2026, 3, 27, 5, 40, tzinfo=UTC)),
         visitor_id="v-9",
+    )
+
+
+def test_sync_page_size_history_and_wait() -> None:
+    """limit, before and wait are read; an integral float is an integer, as in JSON Schema."""
+    position = Position(datetime(2026, 3, 27, 5, 40, 0, 1, tzinfo=UTC), CONVERSATION)
+    parsed = parse_sync(
+        {
+            "conversationId": CONVERSATION,
+            "limit": 500.0,
+            "before": encode_before(position),
+            "wait": 2.5,
+            "since": "v2.anything-sealed",
+        }
+    )
+    assert parsed == SyncRequest(
+        conversation_id=CONVERSATION,
+        since=Since(sealed="v2.anything-sealed"),
+        limit=500,
+        before=position,
+        wait=2.5,
+    )
+    assert parse_sync({"conversationId": CONVERSATION, "limit": None, "wait": 0}) == SyncRequest(
+        conversation_id=CONVERSATION, limit=100, wait=0.0
     )
 
 
@@ -199,6 +225,18 @@ def test_sync_with_timestamp_and_visitor() -> None:
         (
             {"conversationId": CONVERSATION, "visitorId": "v" * 129},
             "visitorId is longer than 128 characters",
+        ),
+        ({"conversationId": CONVERSATION, "limit": 0}, "limit must be an integer from 1 to 500"),
+        ({"conversationId": CONVERSATION, "limit": 501}, "limit must be an integer from 1 to 500"),
+        ({"conversationId": CONVERSATION, "limit": 2.5}, "limit must be an integer from 1 to 500"),
+        ({"conversationId": CONVERSATION, "limit": "9"}, "limit must be an integer from 1 to 500"),
+        ({"conversationId": CONVERSATION, "limit": True}, "limit must be an integer from 1 to 500"),
+        ({"conversationId": CONVERSATION, "wait": -1}, "wait must be a number from 0 to 25"),
+        ({"conversationId": CONVERSATION, "wait": 25.5}, "wait must be a number from 0 to 25"),
+        ({"conversationId": CONVERSATION, "wait": False}, "wait must be a number from 0 to 25"),
+        (
+            {"conversationId": CONVERSATION, "before": "p1.short"},
+            "before must be the value returned by a previous sync",
         ),
     ],
 )

@@ -17,6 +17,10 @@ MIGRATION_STATEMENTS = {
     "20260327055400_chat_visitor_sync_function.sql": 6,
     "20260327060000_chat_revoke_anon_table_access.sql": 3,
     "20260327061000_chat_team_access.sql": 27,
+    "20260327062000_chat_sync_epoch.sql": 5,
+    "20260327062100_chat_visitor_sync_pages.sql": 3,
+    "20260327062200_chat_typing_database_clock.sql": 4,
+    "20260327062300_chat_visitor_notify.sql": 12,
 }
 
 

@@ -194,9 +194,17 @@ def _chat(args: argparse.Namespace) -> int:
 
     if not args.interval >= 0.1:
         raise UsageError("--interval must be at least 0.1 seconds")
+    if not 0 <= args.wait <= 25:
+        raise UsageError("--wait must be from 0 to 25 seconds (0 polls every --interval)")
     target = Target.from_env(_environment(args), service_role=False)
     _say(f"chat: {redact_url(target.functions_url)}")
-    return run_chat(target, args.session, visitor_id=args.visitor_id, interval=args.interval)
+    return run_chat(
+        target,
+        args.session,
+        visitor_id=args.visitor_id,
+        interval=args.interval,
+        wait=args.wait,
+    )
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -352,6 +360,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=int, default=0, help="functions server workers (default: one per core)"
     )
+    p.add_argument(
+        "--delivery-visitors",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="visitors connected while delivery is timed, polling and long-polling (default 1000)",
+    )
     p.set_defaults(run=_bench)
 
     p = commands.add_parser(
@@ -389,7 +404,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--visitor-id", metavar="ID", help="visitor id (default: stored or new)")
     p.add_argument(
-        "--interval", type=float, default=2.0, metavar="S", help="seconds between syncs (default 2)"
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds between syncs when not long-polling (default 2)",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=25.0,
+        metavar="S",
+        help="long-poll: seconds the server may hold each sync (default 25; 0 polls)",
     )
     p.set_defaults(run=_chat)
 

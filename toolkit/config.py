@@ -304,6 +304,10 @@ class ServerSettings:
     rate_token_failures: Rate = _FAILURE_RATE
     rate_new_conversations: Rate = _CREATION_RATE
     trusted_proxies: tuple[Network, ...] = _LOOPBACK
+    db_url: str | None = None
+    """Long-poll wake-ups (LISTEN); without it `wait` is answered at once."""
+    cursor_secret: str = ""
+    """Seals sync cursors: CHAT_CURSOR_KEY, else the REST key (secret, else service_role)."""
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
@@ -341,9 +345,16 @@ class ServerSettings:
         if faq_file is not None and not Path(faq_file).is_file():
             raise ConfigError(f"CHAT_FAQ_FILE={faq_file!r} does not exist")
         defaults = cls(supabase_url="", rest_key="")
+        rest_key = secret[0] if secret else service
+        cursor_key = env.get("CHAT_CURSOR_KEY", "").strip()
+        if cursor_key and len(cursor_key) < 32:
+            raise ConfigError(
+                "CHAT_CURSOR_KEY must be at least 32 characters "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
         return cls(
             supabase_url=_url(env, "SUPABASE_URL"),
-            rest_key=secret[0] if secret else service,
+            rest_key=rest_key,
             jwt_secret=jwt_secret,
             publishable_keys=publishable,
             secret_keys=secret,
@@ -384,4 +395,6 @@ class ServerSettings:
                 env, "CHAT_RATE_NEW_CONVERSATIONS", defaults.rate_new_conversations
             ),
             trusted_proxies=_networks(env, "CHAT_TRUSTED_PROXIES", defaults.trusted_proxies),
+            db_url=_db_url(env),
+            cursor_secret=cursor_key or rest_key,
         )

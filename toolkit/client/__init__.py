@@ -1,7 +1,8 @@
 """The visitor side: what a website visitor's browser does, as a Python library and a terminal.
 
-visitor   VisitorClient: send through handle-chat-message, sync with chat-visitor-sync,
-          merge by id, resume and drop sessions as the widget does
+visitor   VisitorClient: send through handle-chat-message, keep up with chat-visitor-sync
+          (long-poll), load older history, resume and drop sessions as the widget does
+answers   reading the functions' answers: merging by id, typed fields, error mapping
 session   the stored session (`tradeitm_chat_session_v1`) and visitor id, mode 0600
 retry     jittered backoff and Retry-After parsing
 terminal  `chat-toolkit chat`: the client in a terminal

@@ -1,8 +1,9 @@
 """`chat-toolkit chat`: a terminal visitor for local development, built on VisitorClient.
 
 Lines typed on stdin are sent; replies, team messages and "team is typing…" are printed
-as they arrive. The session file lets the next start resume the same conversation.
-Tokens are never printed.
+as they arrive (long-poll by default). `/older` prints the next page of older history.
+The session file lets the next start resume the same conversation. Tokens are never
+printed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import httpx
 
 from toolkit.client.retry import backoff_delay, parse_retry_after
 from toolkit.client.session import Session, SessionStore
-from toolkit.client.visitor import Update, VisitorClient
+from toolkit.client.visitor import DEFAULT_WAIT, Update, VisitorClient
 from toolkit.config import Target
 from toolkit.errors import (
     Forbidden,
@@ -37,6 +38,7 @@ from toolkit.protocol import RETRY_AFTER
 __all__ = ["run_chat"]
 
 _SEND_ATTEMPTS = 3
+_OLDER = "/older"
 # Message text and names come from other people: C0 controls (but newline), DEL and C1
 # controls (CSI is U+009B) are shown as \xNN, so no escape sequence reaches the terminal.
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x0A}
@@ -49,6 +51,7 @@ def run_chat(
     *,
     visitor_id: str | None = None,
     interval: float = 2.0,
+    wait: float = DEFAULT_WAIT,
     stdin_fd: int | None = None,
     out: TextIO | None = None,
 ) -> int:
@@ -57,7 +60,7 @@ def run_chat(
     fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
     terminal = _Terminal(out, session_path, echo_own=not os.isatty(fd))
     try:
-        asyncio.run(_chat(target, session_path, visitor_id, interval, fd, terminal))
+        asyncio.run(_chat(target, session_path, visitor_id, (interval, wait), fd, terminal))
     except KeyboardInterrupt:
         out.write("\n")
     terminal.goodbye()
@@ -68,12 +71,14 @@ async def _chat(
     target: Target,
     session_path: Path,
     visitor_id: str | None,
-    interval: float,
+    timing: tuple[float, float],
     fd: int,
     terminal: _Terminal,
 ) -> None:
     store = SessionStore(session_path)
-    async with httpx.AsyncClient(timeout=15.0) as http:
+    interval, wait = timing
+    # A held sync answers within `wait`; the margin is for a slow network or server.
+    async with httpx.AsyncClient(timeout=wait + 15.0) as http:
         client = VisitorClient(
             target.functions_url,
             target.visitor_key,
@@ -81,6 +86,7 @@ async def _chat(
             http=http,
             visitor_id=visitor_id,
             interval=interval,
+            wait=wait,
         )
         terminal.store = store
         terminal.hello(store.load())
@@ -89,7 +95,9 @@ async def _chat(
         poller = asyncio.create_task(client.run(terminal.show, stop))
         try:
             while (line := await _next_line(lines, poller)) is not None:
-                if line.strip():
+                if line.strip() == _OLDER:
+                    await terminal.older(client)
+                elif line.strip():
                     await terminal.send(client, line.strip())
             if store.load() is not None:
                 # EOF right after a send: show the reply before leaving.
@@ -167,6 +175,8 @@ class _Terminal:
         self._typing = False
         self._status: str | None = None
         self._failing = False
+        self._older_hinted = False
+        self._synced = asyncio.Event()
 
     def say(self, line: str) -> None:
         self.out.write(line.translate(_CONTROLS) + "\n")
@@ -221,6 +231,28 @@ class _Terminal:
                 self.say(f"* started conversation {sent.conversation_id}")
             return
 
+    async def older(self, client: VisitorClient) -> None:
+        """Print the next page of older history, oldest first (once the first sync has
+        shown the newest page: older is relative to it)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._synced.wait(), timeout=10)
+        try:
+            messages = await client.load_older()
+        except (Forbidden, TokenRequired) as exc:
+            self.say(f"* the stored session was refused ({exc}) and cleared")
+            return
+        except (RateLimited, UpstreamUnavailable) as exc:
+            self.say(f"* cannot load older messages: {exc}; type {_OLDER} again to retry")
+            return
+        if not messages:
+            self.say("* no older messages")
+            return
+        self.say(f"* {len(messages)} older message{'s' if len(messages) != 1 else ''}:")
+        for message in messages:
+            self.say(_format(message))
+        if client.has_older:
+            self.say(f"* type {_OLDER} for more")
+
     def show(self, update: Update) -> None:
         if update.error is not None:
             if not self._failing:
@@ -237,8 +269,12 @@ class _Terminal:
             )
             self._typing, self._status = False, None
             return
+        self._synced.set()
         if update.token_issued:
             self.say("* a conversation token was issued for this pre-cutover conversation")
+        if update.has_older and not self._older_hinted:
+            self.say(f"* older messages are not shown; type {_OLDER} to load them")
+        self._older_hinted = update.has_older
         for message in update.messages:
             if self._echo_own or message.get("id") not in self._own_ids:
                 self.say(_format(message))

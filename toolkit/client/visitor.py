@@ -1,8 +1,9 @@
 """The visitor client: the chat widget's logic (seed §1, CONTRACT §4-5) as an async library.
 
 It keeps the widget's local session (`tradeitm_chat_session_v1`), sends through
-handle-chat-message, polls chat-visitor-sync, merges messages by id, resumes legacy
-sessions through bootstrap, and drops a session the functions no longer accept.
+handle-chat-message, keeps up with chat-visitor-sync by long-poll (or polling), loads older
+history on demand, merges messages by id, resumes legacy sessions through bootstrap, and
+drops a session the functions no longer accept.
 
 Every failure reaching the caller is a ToolkitError: the functions' answers become the
 FunctionError subclass named by their `code`; a network failure is UpstreamUnavailable.
@@ -13,18 +14,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from toolkit.client.answers import Message, error_for, field_of, merge_messages, text_of
 from toolkit.client.retry import MIN_DELAY, backoff_delay, parse_retry_after
 from toolkit.client.session import Session, SessionStore
 from toolkit.errors import (
-    FUNCTION_ERRORS_BY_CODE,
     ConfigError,
     Forbidden,
     FunctionError,
@@ -34,33 +35,18 @@ from toolkit.errors import (
 )
 from toolkit.protocol import CHAT_VISITOR_SYNC, HANDLE_CHAT_MESSAGE, RETRY_AFTER, api_key_headers
 
-__all__ = ["Sent", "Update", "VisitorClient", "merge_messages"]
+__all__ = ["DEFAULT_WAIT", "Sent", "Update", "VisitorClient", "merge_messages"]
+
+DEFAULT_WAIT = 25.0
+"""Seconds of long-poll per sync (the most the server allows): an idle visitor costs about
+2.4 requests a minute instead of polling's 30."""
+MAX_WAIT = 25.0  # what chat-visitor-sync accepts
 
 
-Message = dict[str, Any]
 # The answers that mean "this session is dead", as the widget treats 401/403. A 401
 # `unauthorized` is a bad API key, not a bad session, so it does not clear anything.
 _SESSION_ERRORS = (Forbidden, TokenRequired)
 _TRANSIENT_ERRORS = (RateLimited, UpstreamUnavailable)
-
-
-# -- pure helpers -------------------------------------------------------------------------
-
-
-def merge_messages(existing: Iterable[Message], incoming: Iterable[Message]) -> list[Message]:
-    """Both lists deduplicated by `id` (the later copy wins), ordered by (createdAt, id)."""
-    by_id = {m["id"]: m for m in existing}
-    by_id.update((m["id"], m) for m in incoming)
-    return sorted(by_id.values(), key=lambda m: (_instant(m.get("createdAt")), str(m["id"])))
-
-
-def _instant(value: Any) -> datetime:
-    # Timestamps are compared as instants, not as text: offsets and precision may differ.
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- the client ---------------------------------------------------------------------------
@@ -83,15 +69,18 @@ class Sent:
 class Update:
     """What one sync (or one failed attempt inside `run`) changed.
 
-    `messages` holds only messages not seen before. `reset` is the error that made the
-    client drop the stored session; `error` and `retry_in` describe a transient failure
-    that `run` will retry.
+    `messages` holds only messages not seen before. `pending`: the answer was cut short
+    and newer messages wait (`run` syncs again at once). `has_older`: older history can be
+    loaded with `load_older`. `reset` is the error that made the client drop the stored
+    session; `error` and `retry_in` describe a transient failure that `run` will retry.
     """
 
     messages: list[Message] = field(default_factory=list)
     typing: dict[str, Any] = field(default_factory=dict)
     conversation: dict[str, Any] | None = None
     token_issued: bool = False
+    pending: bool = False
+    has_older: bool = False
     reset: FunctionError | None = None
     error: FunctionError | None = None
     retry_in: float | None = None
@@ -101,7 +90,12 @@ OnUpdate = Callable[[Update], Awaitable[None] | None]
 
 
 class VisitorClient:
-    """One visitor's view of the chat, as the widget keeps it."""
+    """One visitor's view of the chat, as the widget keeps it.
+
+    `wait` (seconds, 0-25) is the long-poll `run` asks for: each sync is held by the server
+    until something changes or `wait` passes (the http client's timeout must be longer).
+    0 polls every `interval` seconds instead, as does `run` when a server answers at once.
+    """
 
     def __init__(
         self,
@@ -112,13 +106,17 @@ class VisitorClient:
         http: httpx.AsyncClient,
         visitor_id: str | None = None,
         interval: float = 2.0,
+        wait: float = DEFAULT_WAIT,
         rng: Callable[[], float] = random.random,
     ) -> None:
         if not interval > 0:
             raise ConfigError(f"interval must be a positive number of seconds, not {interval}")
+        if not 0 <= wait <= MAX_WAIT:
+            raise ConfigError(f"wait must be from 0 to {MAX_WAIT:g} seconds, not {wait}")
         self.functions_url = functions_url.rstrip("/")
         self.store = store
         self.interval = interval
+        self.wait = wait
         self._api_key = api_key
         self._http = http
         self._rng = rng
@@ -132,8 +130,10 @@ class VisitorClient:
         self.messages: list[Message] = []
         self.typing: dict[str, Any] = {"isTyping": False, "name": None}
         self.conversation: dict[str, Any] | None = None
+        self.has_older = False
         self._conversation_id: str | None = None
         self._cursor: str | None = None
+        self._before: str | None = None
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
 
@@ -166,7 +166,7 @@ class VisitorClient:
                 if session is not None:
                     self._drop_session()
                 raise
-            conversation_id = _field(answer, "conversationId", str)
+            conversation_id = field_of(answer, "conversationId", str)
             token = answer.get("conversationToken")
             if not isinstance(token, str) or not token:
                 # Rollout compatibility: a tokenless continue may be accepted without a token.
@@ -177,7 +177,7 @@ class VisitorClient:
         self.wake()
         return Sent(
             conversation_id=conversation_id,
-            message_id=_field(answer, "messageId", str),
+            message_id=field_of(answer, "messageId", str),
             client_message_id=client_message_id,
             reply=answer.get("reply") if isinstance(answer.get("reply"), str) else None,
             status=str(answer.get("status", "")),
@@ -185,43 +185,47 @@ class VisitorClient:
             new_conversation=session is None or session.conversation_id != conversation_id,
         )
 
-    async def sync(self) -> Update:
+    async def sync(self, wait: float = 0.0) -> Update:
         """One chat-visitor-sync: merge new messages, advance the cursor, note typing.
 
-        A legacy session (no token) resumes through bootstrap and stores the minted token.
-        A refused session is cleared and reported as `Update.reset`. Without a session
-        there is nothing to sync and the update is empty.
+        With `wait` > 0 and a cursor, the server may hold the answer up to `wait` seconds
+        until something changes. The lock is not held meanwhile: a send goes out at once
+        (and wakes the held sync on the server). A legacy session (no token) resumes
+        through bootstrap and stores the minted token. A refused session is cleared and
+        reported as `Update.reset`. Without a session the update is empty.
         """
         async with self._lock:
             session = self.store.load()
+            self._adopt(session.conversation_id if session is not None else None)
             if session is None:
-                self._adopt(None)
                 return Update(typing=dict(self.typing))
-            self._adopt(session.conversation_id)
-            body: dict[str, Any] = {"conversationId": session.conversation_id}
-            if session.token is not None:
-                body["conversationToken"] = session.token
-            else:
-                body["visitorId"] = self.visitor_id
-            if self._cursor is not None:
-                body["since"] = self._cursor
-            try:
-                answer = await self._post(CHAT_VISITOR_SYNC, body)
-            except _SESSION_ERRORS as exc:
-                self._drop_session()
-                return Update(reset=exc)
+            body = self._body(session)
+            cursor = self._cursor
+            if cursor is not None:
+                body["since"] = cursor
+                if wait > 0:
+                    body["wait"] = wait
+        try:
+            answer = await self._post(CHAT_VISITOR_SYNC, body)
+        except _SESSION_ERRORS as exc:
+            async with self._lock:
+                if self.store.load() == session:
+                    self._drop_session()
+            return Update(reset=exc)
+        async with self._lock:
+            if self._conversation_id != session.conversation_id:
+                return Update(typing=dict(self.typing))  # the session changed meanwhile
             minted = answer.get("conversationToken")
             token_issued = session.token is None and isinstance(minted, str) and bool(minted)
             if token_issued:
                 self.store.save(Session(session.conversation_id, minted))
-            incoming = answer.get("messages")
-            if not isinstance(incoming, list):
-                raise UpstreamUnavailable("chat-visitor-sync answered without a message list")
-            known = {m["id"] for m in self.messages}
-            fresh = [m for m in merge_messages([], incoming) if m["id"] not in known]
-            self.messages = merge_messages(self.messages, incoming)
-            cursor = answer.get("cursor")
-            self._cursor = cursor if isinstance(cursor, str) else self._cursor
+            fresh = self._merge(answer)
+            full = cursor is None or answer.get("resync") is True
+            if self._cursor == cursor:  # a sync that overtook this one moved it further
+                self._cursor = text_of(answer, "cursor") or self._cursor
+            if full:  # a newest page: older history is reached from here
+                self._before = text_of(answer, "before")
+                self.has_older = self._before is not None
             typing = answer.get("typing")
             self.typing = typing if isinstance(typing, dict) else {"isTyping": False, "name": None}
             conversation = answer.get("conversation")
@@ -231,7 +235,30 @@ class VisitorClient:
                 typing=dict(self.typing),
                 conversation=self.conversation,
                 token_issued=token_issued,
+                pending=not full and answer.get("hasMore") is True,
+                has_older=self.has_older,
             )
+
+    async def load_older(self, limit: int | None = None) -> list[Message]:
+        """One page of older history (up to `limit` messages, the server's default 100):
+        the messages not seen before, oldest first; [] when there is nothing older or no
+        synced conversation. A refused session is cleared and the error raised."""
+        async with self._lock:
+            session = self.store.load()
+            if session is None or self._before is None:
+                return []
+            body = self._body(session) | {"before": self._before}
+            if limit is not None:
+                body["limit"] = limit
+            try:
+                answer = await self._post(CHAT_VISITOR_SYNC, body)
+            except _SESSION_ERRORS:
+                self._drop_session()
+                raise
+            fresh = self._merge(answer)
+            self._before = text_of(answer, "before")
+            self.has_older = self._before is not None
+            return fresh
 
     def wake(self) -> None:
         """Make a running `run` loop sync now instead of at the end of its interval."""
@@ -248,8 +275,10 @@ class VisitorClient:
         while not stop_event.is_set():
             self._wake.clear()
             delay = max(self.interval, MIN_DELAY)
+            shown = (dict(self.typing), (self.conversation or {}).get("status"))
+            started = time.monotonic()
             try:
-                update = await self.sync()
+                update = await self.sync(self.wait)
             except _TRANSIENT_ERRORS as exc:
                 delay = backoff_delay(
                     failures,
@@ -263,7 +292,16 @@ class VisitorClient:
             result = on_update(update)
             if inspect.isawaitable(result):
                 await result
-            if update.error is None and self._wake.is_set():
+            if update.error is None and (update.pending or self._wake.is_set()):
+                continue
+            # Long-poll: ask again at once after news or a held answer; a server that
+            # answered at once with nothing new (no listener) is polled every `interval`.
+            news = bool(update.messages) or shown != (
+                update.typing,
+                (update.conversation or {}).get("status"),
+            )
+            held = time.monotonic() - started >= self.interval
+            if update.error is None and self.wait > 0 and (news or held):
                 continue
             await _first_of(stop_event, self._wake, timeout=delay)
 
@@ -272,7 +310,25 @@ class VisitorClient:
         if conversation_id != self._conversation_id:
             self._conversation_id = conversation_id
             self.messages, self._cursor, self.conversation = [], None, None
+            self._before, self.has_older = None, False
             self.typing = {"isTyping": False, "name": None}
+
+    def _body(self, session: Session) -> dict[str, Any]:
+        body: dict[str, Any] = {"conversationId": session.conversation_id}
+        if session.token is not None:
+            body["conversationToken"] = session.token
+        else:
+            body["visitorId"] = self.visitor_id
+        return body
+
+    def _merge(self, answer: dict[str, Any]) -> list[Message]:
+        """Merge an answer's messages; returns those not seen before, in order."""
+        incoming = answer.get("messages")
+        if not isinstance(incoming, list):
+            raise UpstreamUnavailable("chat-visitor-sync answered without a message list")
+        known = {m["id"] for m in self.messages}
+        self.messages = merge_messages(self.messages, incoming)
+        return [m for m in merge_messages([], incoming) if m["id"] not in known]
 
     def _drop_session(self) -> None:
         self.store.clear()
@@ -294,36 +350,7 @@ class VisitorClient:
             answer = None
         if response.status_code == 200 and isinstance(answer, dict):
             return answer
-        raise _error(name, response.status_code, answer, response.headers)
-
-
-def _error(
-    name: str, status: int, answer: Any, headers: httpx.Headers | dict[str, str]
-) -> FunctionError:
-    """The FunctionError for a non-200 answer, chosen by its `code` (else by its status)."""
-    answer = answer if isinstance(answer, dict) else {}
-    code = answer.get("code") if isinstance(answer.get("code"), str) else None
-    message = answer.get("error") if isinstance(answer.get("error"), str) else None
-    cls = FUNCTION_ERRORS_BY_CODE.get(code or "")
-    if cls is None:
-        by_status = [c for c in FUNCTION_ERRORS_BY_CODE.values() if c.status == status]
-        cls = by_status[0] if len(by_status) == 1 else None
-    if cls is None and (status >= 500 or status == 200):
-        cls = UpstreamUnavailable
-    extra = {RETRY_AFTER: headers[RETRY_AFTER]} if RETRY_AFTER in headers else {}
-    text = message or f"{name} answered HTTP {status}"
-    if cls is None:
-        error = FunctionError(text, headers=extra)
-        error.status, error.code = status, code or "unexpected_status"
-        return error
-    return cls(text, headers=extra)
-
-
-def _field(answer: dict[str, Any], name: str, kind: type) -> Any:
-    value = answer.get(name)
-    if not isinstance(value, kind):
-        raise UpstreamUnavailable(f"the chat function's answer has no valid {name}")
-    return value
+        raise error_for(name, response.status_code, answer, response.headers)
 
 
 async def _first_of(*events: asyncio.Event, timeout: float) -> None:

@@ -31,7 +31,9 @@ from toolkit.errors import (
 from toolkit.functions.bodies import parse_json_object, parse_message, parse_sync
 from toolkit.functions.callers import CallerCheck
 from toolkit.functions.chat_visitor_sync import SyncPolicy, chat_visitor_sync
+from toolkit.functions.cursor import CursorSeal
 from toolkit.functions.handle_chat_message import MessagePolicy, handle_chat_message
+from toolkit.functions.listener import Listener, on_shutdown_signal
 from toolkit.functions.openapi import openapi_document
 from toolkit.functions.ratelimit import Limiter, client_ip
 from toolkit.functions.responders import build_responder
@@ -77,10 +79,19 @@ def create_app(settings: ServerSettings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         store = ChatStore(settings.supabase_url, settings.rest_key, timeout=settings.rest_timeout)
+        # Long-poll wake-ups: one LISTEN connection per worker, when there is a database URL.
+        listener = Listener(settings.db_url) if settings.db_url else None
+        if listener is not None:
+            listener.start()
+            on_shutdown_signal(listener.close)
         async with httpx.AsyncClient() as responder_client:
             responder = build_responder(settings, responder_client)
             message_policy = MessagePolicy(settings.enforce_token, settings.allow_bootstrap)
-            sync_policy = SyncPolicy(settings.allow_bootstrap, settings.typing_ttl_seconds)
+            sync_policy = SyncPolicy(
+                settings.allow_bootstrap,
+                settings.typing_ttl_seconds,
+                CursorSeal(settings.cursor_secret),
+            )
 
             async def message(data: dict[str, Any], ip: str) -> dict[str, Any]:
                 request = parse_message(data)
@@ -89,12 +100,16 @@ def create_app(settings: ServerSettings) -> Starlette:
                 return await handle_chat_message(request, store, responder, message_policy, limiter)
 
             async def sync(data: dict[str, Any], ip: str) -> dict[str, Any]:
-                return await chat_visitor_sync(parse_sync(data), store, sync_policy, limiter)
+                return await chat_visitor_sync(
+                    parse_sync(data), store, sync_policy, limiter, listener
+                )
 
             handlers.update({HANDLE_CHAT_MESSAGE: message, CHAT_VISITOR_SYNC: sync})
             try:
                 yield
             finally:
+                if listener is not None:
+                    await listener.aclose()
                 await store.aclose()
                 await callers.aclose()
 

@@ -14,12 +14,24 @@ from typing import Any
 import orjson
 
 from toolkit.errors import InvalidRequest
-from toolkit.functions.cursor import Since, decode_since
+from toolkit.functions.cursor import Position, Since, decode_before, decode_since
 
-__all__ = ["MessageRequest", "SyncRequest", "parse_json_object", "parse_message", "parse_sync"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "MAX_WAIT_SECONDS",
+    "MessageRequest",
+    "SyncRequest",
+    "parse_json_object",
+    "parse_message",
+    "parse_sync",
+]
 
 MAX_MESSAGE_CHARS = 4000
 MAX_VISITOR_ID_CHARS = 128
+MAX_SINCE_CHARS = 512
+DEFAULT_LIMIT, MAX_LIMIT = 100, 500  # messages per sync answer (CONTRACT §5)
+MAX_WAIT_SECONDS = 25  # long-poll, well inside the gateway's 150 s read timeout
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -36,10 +48,16 @@ class MessageRequest:
 
 @dataclass(frozen=True)
 class SyncRequest:
+    """A sync: `before` asks for the page older than that position (and wins over `since`);
+    `wait` is how long, in seconds, a sync with nothing new may be held (long-poll)."""
+
     conversation_id: str
     token: str | None = None
     since: Since | None = None
     visitor_id: str | None = None
+    limit: int = DEFAULT_LIMIT
+    before: Position | None = None
+    wait: float = 0.0
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -72,9 +90,11 @@ def parse_sync(data: dict[str, Any]) -> SyncRequest:
     conversation_id = _uuid(data, "conversationId")
     if conversation_id is None:
         raise InvalidRequest("conversationId is required")
-    since_text = _text(data, "since", max_chars=64)
+    since_text = _text(data, "since", max_chars=MAX_SINCE_CHARS)
+    before_text = _text(data, "before", max_chars=64)
     try:
         since = decode_since(since_text) if since_text is not None else None
+        before = decode_before(before_text) if before_text is not None else None
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
     return SyncRequest(
@@ -82,7 +102,24 @@ def parse_sync(data: dict[str, Any]) -> SyncRequest:
         token=_token(data),
         since=since,
         visitor_id=_visitor_id(data, required=False),
+        limit=int(_number(data, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, integer=True)),
+        before=before,
+        wait=float(_number(data, "wait", 0, 0, MAX_WAIT_SECONDS, integer=False)),
     )
+
+
+def _number(
+    data: dict[str, Any], field: str, default: int, low: int, high: int, *, integer: bool
+) -> int | float:
+    value = data.get(field)
+    if value is None:
+        return default
+    # JSON Schema counts 2.0 as an integer too; a bool is never a number here.
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or (integer and value != int(value)) or not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        raise InvalidRequest(f"{field} must be {kind} from {low} to {high}")
+    return float(value) if not integer else int(value)
 
 
 def _text(

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.functions.bodies import MAX_MESSAGE_CHARS, MAX_VISITOR_ID_CHARS
+from toolkit.functions.bodies import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_MESSAGE_CHARS,
+    MAX_SINCE_CHARS,
+    MAX_VISITOR_ID_CHARS,
+    MAX_WAIT_SECONDS,
+)
+from toolkit.functions.cursor import BEFORE_PATTERN, CURSOR_PATTERN
 from toolkit.protocol import (
     APIKEY,
     CHAT_VISITOR_SYNC,
@@ -38,12 +46,12 @@ _EMAIL = (
     rf"^[{_BLANK}]*(?:(?=[^{_BLANK}]{{3,254}}[{_BLANK}]*$)"
     rf"[^@\x00{_BLANK}]+@[^@\x00{_BLANK}]+\.[^@\x00{_BLANK}]+)?[{_BLANK}]*$"
 )
-# A cursor is base64url("v1:" + 1..20 decimal digits) without padding (toolkit/cursor.py):
+# A cursor v1 is base64url("v1:" + 1..20 decimal digits) without padding (cursor.py):
 # "djE6" encodes "v1:", each further group of four characters three digits.
 _DIGITS_3 = "(?:[MN][DTjz]|O[DT])[AEIMQUYcgk][w-z0-5]"
 _DIGITS_2 = "(?:[MN][DTjz]|O[DT])[AEIMQUYcgk]"
 _DIGITS_1 = "(?:[MN][AQgw]|O[AQ])"
-_CURSOR = rf"^djE6(?:(?:{_DIGITS_3}){{0,6}}(?:{_DIGITS_2}|{_DIGITS_1})|(?:{_DIGITS_3}){{1,6}})$"
+_CURSOR_V1 = rf"^djE6(?:(?:{_DIGITS_3}){{0,6}}(?:{_DIGITS_2}|{_DIGITS_1})|(?:{_DIGITS_3}){{1,6}})$"
 
 _STRING = {"type": "string"}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
@@ -185,16 +193,53 @@ def openapi_document() -> dict[str, Any]:
                 "since": {
                     "type": "string",
                     "nullable": True,
-                    "maxLength": 64,
-                    "anyOf": [{"format": "date-time"}, {"pattern": _CURSOR}, {"maxLength": 0}],
-                    "description": "The cursor of the previous sync, or an ISO-8601 timestamp",
+                    "maxLength": MAX_SINCE_CHARS,
+                    "anyOf": [
+                        {"format": "date-time"},
+                        {"pattern": CURSOR_PATTERN},
+                        {"pattern": _CURSOR_V1},
+                        {"maxLength": 0},
+                    ],
+                    "description": "The cursor of the previous sync (a cursor that cannot be "
+                    "read here is answered with a full resync), or an ISO-8601 timestamp",
                 },
                 "visitorId": _trimmed(MAX_VISITOR_ID_CHARS, required=False),
+                "limit": {
+                    "type": "integer",
+                    "nullable": True,
+                    "minimum": 1,
+                    "maximum": MAX_LIMIT,
+                    "description": f"Messages per answer (default {DEFAULT_LIMIT}); answers "
+                    "are also bounded in bytes",
+                },
+                "before": {
+                    "type": "string",
+                    "nullable": True,
+                    "anyOf": [{"pattern": BEFORE_PATTERN}, {"maxLength": 0}],
+                    "description": "The `before` of an earlier answer: the page of older "
+                    "history (wins over `since`; the answer's cursor is null)",
+                },
+                "wait": {
+                    "type": "number",
+                    "nullable": True,
+                    "minimum": 0,
+                    "maximum": MAX_WAIT_SECONDS,
+                    "description": "Long-poll: with a cursor and nothing new, hold the answer "
+                    "up to this many seconds until the conversation changes",
+                },
             },
         },
         "SyncResponse": {
             "type": "object",
-            "required": ["conversation", "messages", "typing", "cursor"],
+            "required": [
+                "conversation",
+                "messages",
+                "typing",
+                "cursor",
+                "hasMore",
+                "before",
+                "longPoll",
+            ],
             "properties": {
                 "conversation": {
                     "type": "object",
@@ -242,8 +287,32 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "cursor": {
                     "type": "string",
-                    "pattern": _CURSOR,
-                    "description": "Opaque: pass back as `since` next time",
+                    "nullable": True,
+                    "pattern": CURSOR_PATTERN,
+                    "description": "Opaque: pass back as `since` next time (null for a "
+                    "`before` page)",
+                },
+                "hasMore": {
+                    "type": "boolean",
+                    "description": "The answer was cut short: with `before`, older history "
+                    "waits (pass it as `before`); without, newer messages do (sync again now)",
+                },
+                "before": {
+                    "type": "string",
+                    "nullable": True,
+                    "pattern": BEFORE_PATTERN,
+                    "description": "Opaque: pass as `before` for the next older page",
+                },
+                "longPoll": {
+                    "type": "boolean",
+                    "description": "This server holds a sync sent with `wait` (it listens for "
+                    "changes): a client may long-poll instead of polling",
+                },
+                "resync": {
+                    "type": "boolean",
+                    "enum": [True],
+                    "description": "Only when `since` was a cursor this database cannot have "
+                    "issued (another key or database, a restore): a full sync answered it",
                 },
                 "conversationToken": {**_TOKEN, "description": "Only when bootstrap minted one"},
             },

@@ -19,10 +19,11 @@ from postgrest import AsyncPostgrestClient, ReturnMethod
 from postgrest.exceptions import APIError
 
 from toolkit.errors import UpstreamUnavailable
-from toolkit.functions.cursor import Since
+from toolkit.functions.cursor import Position
+from toolkit.functions.snapshot import Marker, Snapshot
 from toolkit.protocol import CONTENT_TYPE, REST_PATH, api_key_headers
 
-__all__ = ["ChatStore", "Conversation"]
+__all__ = ["ChatStore", "Conversation", "SyncRead"]
 
 log = logging.getLogger("toolkit.functions")
 T = TypeVar("T")
@@ -42,6 +43,22 @@ class Conversation:
     def human_handled(self) -> bool:
         """Escalated or assigned: the AI stays quiet."""
         return self.status == "escalated" or self.assigned_to is not None
+
+
+@dataclass(frozen=True)
+class SyncRead:
+    """What one sync reads (chat_visitor_sync_v2's parameters): after `snapshot` (from
+    database `epoch`, with `marker`), else the newest page, at or after `since` or older
+    than `before`; at most `limit` messages and `max_bytes` of message JSON."""
+
+    limit: int
+    max_bytes: int
+    typing_ttl: int
+    snapshot: Snapshot | None = None
+    epoch: str | None = None
+    marker: Marker | None = None
+    since: datetime | None = None
+    before: Position | None = None
 
 
 def _now() -> str:
@@ -204,19 +221,30 @@ class ChatStore:
             )
 
     async def sync(
-        self, conversation_id: str, token_hash: str, since: Since | None, typing_ttl: int
+        self, conversation_id: str, token_hash: str, read: SyncRead
     ) -> dict[str, Any] | None:
-        """Token check, messages and typing in one round trip; None when the token is wrong."""
+        """Token check, a bounded page of messages and typing in one round trip
+        (chat_visitor_sync_v2); None when the token is wrong."""
         params: dict[str, Any] = {
             "p_conversation_id": conversation_id,
             "p_token_hash": token_hash,
-            "p_typing_ttl_seconds": typing_ttl,
+            "p_limit": read.limit,
+            "p_max_bytes": read.max_bytes,
+            "p_typing_ttl_seconds": read.typing_ttl,
         }
-        if since is not None and since.after_xid is not None:
-            params["p_after_xid"] = str(since.after_xid)
-        if since is not None and since.timestamp is not None:
-            params["p_since"] = since.timestamp.isoformat()
-        result = await self._run(self._rest.rpc("chat_visitor_sync", params).execute())
+        if read.snapshot is not None:
+            params["p_snapshot"] = str(read.snapshot)
+        if read.epoch is not None:
+            params["p_epoch"] = read.epoch
+        if read.marker is not None:
+            params["p_marker_xid"] = str(read.marker.xid)
+            params["p_marker_id"] = read.marker.message_id
+        if read.since is not None:
+            params["p_since"] = read.since.isoformat()
+        if read.before is not None:
+            params["p_before_at"] = read.before.at.isoformat()
+            params["p_before_id"] = read.before.message_id
+        result = await self._run(self._rest.rpc("chat_visitor_sync_v2", params).execute())
         return result if isinstance(result, dict) else None
 
     async def _run(self, request: Awaitable[Any]) -> Any:

@@ -24,11 +24,11 @@ __all__ = ["DESCRIPTION", "add_arguments", "run", "run_soak"]
 Progress = Callable[[str], None]
 
 DESCRIPTION = (
-    "Simulated visitors poll and write through the toolkit's client while a simulated team "
-    "replies and types; then every message is accounted for. Against the project the env's "
-    "SUPABASE_URL names (with --allow-writes), else on an embedded stack it starts and always "
-    "stops. Exits 0 when every invariant holds, 1 when one breaks, 2 on a usage or "
-    "configuration error."
+    "Simulated visitors poll (or long-poll) and write through the toolkit's client while a "
+    "simulated team replies and types; then every message is accounted for. Against the "
+    "project the env's SUPABASE_URL names (with --allow-writes), else on an embedded stack "
+    "it starts and always stops. Exits 0 when every invariant holds, 1 when one breaks, 2 on "
+    "a usage or configuration error."
 )
 
 
@@ -54,7 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=d.interval,
         metavar="S",
-        help=f"seconds between a visitor's polls (default {d.interval:g})",
+        help=f"seconds between a visitor's polls when not long-polling (default {d.interval:g})",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=d.wait,
+        metavar="S",
+        help=f"long-poll: seconds the server may hold each sync (default {d.wait:g}: poll)",
     )
     parser.add_argument(
         "--message-every",
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], progress: Progress) ->
         visitors=args.visitors,
         duration=args.duration,
         interval=args.interval,
+        wait=args.wait,
         message_every=args.message_every,
         seed=args.seed,
     )

@@ -26,6 +26,8 @@ class SoakOptions:
     visitors: int = 300
     duration: float = 60.0
     interval: float = 2.0
+    wait: float = 0.0
+    """Long-poll seconds per sync (0: poll every `interval`, as widgets did before)."""
     message_every: float = 20.0
     """Mean seconds between one visitor's messages (exponentially distributed)."""
     team_agents: int = 0
@@ -48,6 +50,8 @@ class SoakOptions:
             raise UsageError(f"--duration must be positive, not {self.duration}")
         if not self.interval >= 0.1 or not self.message_every > 0:
             raise UsageError("the poll interval and message spacing must be positive")
+        if not 0 <= self.wait <= 25:
+            raise UsageError(f"--wait must be from 0 to 25 seconds, not {self.wait:g}")
 
     @property
     def ramp_seconds(self) -> float:

@@ -62,6 +62,7 @@ def build_report(
         "visitors": options.visitors,
         "duration_s": options.duration,
         "interval_s": options.interval,
+        "wait_s": options.wait,
         "requests": wire.requests(),
         "requests_by_endpoint": dict(sorted(wire.calls.items())),
         "errors_by_status": errors,
@@ -115,8 +116,13 @@ def build_report(
 def format_summary(report: Mapping[str, Any]) -> str:
     """The soak's figures as a person reads them."""
     lines = [
-        f"soak       {report['visitors']} visitors, {report['duration_s']:g} s, polling every "
-        f"{report['interval_s']:g} s, against {report.get('target', '?')}",
+        f"soak       {report['visitors']} visitors, {report['duration_s']:g} s, "
+        + (
+            f"long-polling (wait {report['wait_s']:g} s)"
+            if report.get("wait_s")
+            else f"polling every {report['interval_s']:g} s"
+        )
+        + f", against {report.get('target', '?')}",
         f"requests   {report['requests']} (sync {report['requests_by_endpoint'].get('sync', 0)}, "
         f"message {report['requests_by_endpoint'].get('message', 0)}); not 200: "
         + (

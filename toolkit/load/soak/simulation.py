@@ -85,8 +85,8 @@ async def soak(
                 _clients(target, options, folder, run_id, wire) as visitors,
             ):
                 progress(
-                    f"soak: {options.visitors} visitors for {options.duration:g} s, polling every "
-                    f"{options.interval:g} s, {options.agents} team members"
+                    f"soak: {options.visitors} visitors for {options.duration:g} s, "
+                    f"{_syncing(options)}, {options.agents} team members"
                 )
                 crashed = await _load(visitors, rest, run, wire, gauges, progress)
                 views, unsynced, truth, late = await _close(visitors, rest, run, wire, progress)
@@ -98,6 +98,12 @@ async def soak(
 
 
 # -- visitors and the team -----------------------------------------------------------------
+
+
+def _syncing(options: SoakOptions) -> str:
+    if options.wait:
+        return f"long-polling (wait {options.wait:g} s)"
+    return f"polling every {options.interval:g} s"
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> bool:
@@ -241,7 +247,7 @@ async def _clients(
             http = await stack.enter_async_context(
                 httpx.AsyncClient(
                     transport=wire,
-                    timeout=options.request_timeout,
+                    timeout=options.request_timeout + options.wait,
                     headers={"X-Forwarded-For": _address(i)},
                 )
             )
@@ -252,6 +258,7 @@ async def _clients(
                 http=http,
                 visitor_id=f"soak-{run_id}-{i}",
                 interval=options.interval,
+                wait=options.wait,
             )
             visitors.append(Visitor(i, client))
         yield visitors
@@ -288,7 +295,7 @@ async def _load(
             )
     run.stop.set()
     # Every task ends by itself once stopped; a request in flight is bounded by its timeout.
-    grace = 3 * options.request_timeout + 5
+    grace = 3 * options.request_timeout + options.wait + 5
     done, pending = await asyncio.wait(tasks, timeout=grace)
     for task in pending:
         task.cancel()
