@@ -355,6 +355,25 @@ def test_functions_auth_defaults_to_what_is_configured(
     assert (settings.auth, settings.rest_key) == (auth, rest_key)
 
 
+@pytest.mark.parametrize(
+    ("extra", "cursor_secret"),
+    [
+        ({}, "service"),
+        ({"SUPABASE_SECRET_KEY": SECRET}, SECRET),
+        ({"SUPABASE_SECRET_KEYS": f'{{"default": "{SECRET}"}}'}, SECRET),
+        ({"SUPABASE_SECRET_KEY": SECRET, "CHAT_CURSOR_KEY": "k" * 32}, "k" * 32),
+    ],
+    ids=["service-role", "secret", "secret-keys", "cursor-key"],
+)
+def test_cursors_are_sealed_with_the_cursor_key_else_the_rest_key(
+    extra: dict[str, str], cursor_secret: str
+) -> None:
+    """CHAT_CURSOR_KEY when set, else the key the functions reach PostgREST with (secret,
+    else service_role): every worker reads the same env, so each opens the others' cursors."""
+    settings = ServerSettings.from_env({**SERVER, **extra})
+    assert settings.cursor_secret == cursor_secret
+
+
 # -- redact_url -------------------------------------------------------------------------
 
 
