@@ -46,7 +46,7 @@ def test_new_conversation_answer_is_no_store(http: httpx.Client, target: Target)
         target.functions_url,
         "handle-chat-message",
         {"visitorId": "no-store-visitor", "message": "hi"},
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 200 and response.json()["conversationToken"]
     assert response.headers["cache-control"] == "no-store"
@@ -64,7 +64,7 @@ def test_bootstrap_answer_is_no_store(
         db, "insert into chat_conversations (visitor_id) values (%s) returning id::text", (visitor,)
     )
     body = {"conversationId": cid, "visitorId": visitor, "message": "back"}
-    response = call(http, target.functions_url, name, body, target.anon_key)
+    response = call(http, target.functions_url, name, body, target.visitor_key)
     assert response.status_code == 200 and response.json()["conversationToken"]
     assert response.headers["cache-control"] == "no-store"
 

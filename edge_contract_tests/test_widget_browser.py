@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, sync_playwright
 
-from edge_contract_tests.helpers import auth_headers, call
+from edge_contract_tests.helpers import Stacks, auth_headers, call
 from toolkit.config import ServerSettings, Target
 from toolkit.functions.handle_chat_message import ESCALATION_NOTICE
 from toolkit.ops import team
@@ -557,3 +557,34 @@ def test_the_stack_gateway_serves_the_widget(
     page.goto(f"{target.url}/widget/?{urlencode({'key': target.anon_key})}")
     send(page, "same origin")
     assert wait_for_messages(page, 2) == [("visitor", "same origin"), ("ai", RULES_REPLY)]
+
+
+@pytest.mark.parametrize("keys", ["new", "legacy"])
+def test_the_printed_widget_url_chats_with_the_visitor_key_of_each_key_system(
+    embedded: bool, context: BrowserContext, stacks: Stacks, http: httpx.Client, keys: str
+) -> None:
+    """The URL `stack up` prints, `<url>/widget/?key=<visitor key>`, on a `--keys new` stack
+    (the publishable key, sent as apikey only) and on a `--keys legacy` one (the anon JWT,
+    apikey and Bearer): the page loads with no apikey, the chat works, and a team reply sent
+    with the server key (secret, or service_role) shows."""
+    if not embedded:
+        pytest.skip("only embedded stacks can be started in each key mode")
+    target = Target.from_env(stacks.get(keys).env())
+    key = target.visitor_key
+    assert key.startswith("sb_publishable_" if keys == "new" else "eyJ")
+    page = context.new_page()
+    page.goto(f"{target.url}/widget/?{urlencode({'key': key})}")
+    with page.expect_request(lambda r: r.url.endswith("/handle-chat-message")) as sent:
+        send(page, f"hello from a {keys} stack")
+    assert sent.value.headers["apikey"] == key
+    assert sent.value.headers.get("authorization") == (None if keys == "new" else f"Bearer {key}")
+    assert wait_for_messages(page, 2) == [
+        ("visitor", f"hello from a {keys} stack"),
+        ("ai", RULES_REPLY),
+    ]
+    session = stored_session(page)
+    assert session is not None
+    console = team.TeamConsole(target, http)
+    assert console.key == ("secret key" if keys == "new" else "service-role key")
+    console.send(team.message_request(session["conversationId"], "Dana", "Hi!", internal=False))
+    assert wait_for_messages(page, 3)[2:] == [("team", "Hi!")]

@@ -71,8 +71,11 @@ def _environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _stack_up(args: argparse.Namespace) -> int:
+    from toolkit.config import Target
+
     options = stack.StackOptions(
         directory=args.dir,
+        keys=args.keys,
         baseline_only=args.baseline_only,
         auto_expose=not args.no_auto_expose,
         functions=not args.no_functions,
@@ -88,12 +91,12 @@ def _stack_up(args: argparse.Namespace) -> int:
     state = stack.up(options, progress=_say, started=_hold_for_tests)
     _say(f"stack up in {time.monotonic() - started:.1f}s; env written to {args.dir / 'env'}")
     env = state.env()
+    _say(f"keys: {args.keys} ({stack.KEY_MODES[args.keys]})")
     for key, value in env.items():
         _say(f"  {key}={value}")
-    _say(f"widget {env['SUPABASE_URL']}/widget/?key={env['SUPABASE_ANON_KEY']}")
-    for line in probes.read_summary(
-        env["SUPABASE_URL"], env["SUPABASE_ANON_KEY"], env["SUPABASE_SERVICE_ROLE_KEY"]
-    ):
+    target = Target.from_env(env)
+    _say(f"widget {target.url}/widget/?key={target.visitor_key}")
+    for line in probes.read_summary(target.url, target.visitor_key, target.server_key):
         _say(line)
     if args.detach:
         _say(f"stop it with: chat-toolkit stack down --dir {shlex.quote(str(args.dir))}")
@@ -223,11 +226,13 @@ def _team(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from toolkit.config import DeclaredFlags, Target
+    from toolkit.key_settings import legacy_keys_deactivated
     from toolkit.ops.verify import verify
 
     env = _environment(args)
     target = Target.from_env(env)
     flags = DeclaredFlags.from_env(env)
+    deactivated = args.legacy_keys_deactivated or legacy_keys_deactivated(env)
     if not args.json:
         database = f" and {redact_url(target.db_url)}" if target.db_url else ""
         note = " (--write: its test rows are deleted afterwards)" if args.write else ""
@@ -236,6 +241,7 @@ def _verify(args: argparse.Namespace) -> int:
         target,
         flags,
         write=args.write,
+        legacy_deactivated=deactivated,
         on_check=(lambda _check: None) if args.json else (lambda check: _say(check.line())),
     )
     _say(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
@@ -299,6 +305,12 @@ def _parser() -> argparse.ArgumentParser:
         help="model the 2026 default: no automatic grants on new tables",
     )
     p.add_argument("--no-functions", action="store_true", help="do not start the functions server")
+    p.add_argument(
+        "--keys",
+        choices=tuple(stack.KEY_MODES),
+        default="both",
+        help="API key system: legacy, new (legacy keys deactivated) or both (default)",
+    )
     p.add_argument("--workers", type=int, default=1, help="functions server worker processes")
     for name in ("api", "db", "rest", "functions"):
         p.add_argument(
@@ -378,9 +390,10 @@ def _parser() -> argparse.ArgumentParser:
         parents=[env_flag],
         help="chat as a visitor from the terminal (local development)",
         description="Chat as a website visitor through the two edge functions at "
-        "SUPABASE_FUNCTIONS_URL with SUPABASE_ANON_KEY. Type a line and press Enter to "
-        "send; replies and 'team is typing…' appear as they arrive. The session file keeps "
-        "the conversation (and its token) so the next start resumes it. Ctrl-D or Ctrl-C quits.",
+        "SUPABASE_FUNCTIONS_URL with SUPABASE_PUBLISHABLE_KEY (else SUPABASE_ANON_KEY). Type a "
+        "line and press Enter to send; replies and 'team is typing…' appear as they arrive. "
+        "The session file keeps the conversation (and its token) so the next start resumes "
+        "it. Ctrl-D or Ctrl-C quits.",
     )
     p.add_argument(
         "--session",
@@ -427,6 +440,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also run the seed's five validations end to end, on rows marked "
         "chat-toolkit-verify-* that are deleted afterwards",
     )
+    p.add_argument(
+        "--legacy-keys-deactivated",
+        action="store_true",
+        help="the project's legacy anon / service_role keys are deactivated: check that they "
+        "are refused (also SUPABASE_LEGACY_KEYS=deactivated)",
+    )
     p.set_defaults(run=_verify)
 
     p = commands.add_parser("rollout", help="the seed's post-cutover rollout")
@@ -446,9 +465,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "env",
         help="write the toolkit's SUPABASE_* variables in dotenv form",
-        description="Turn `supabase status -o env` output into SUPABASE_URL, SUPABASE_ANON_KEY, "
-        "SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL, SUPABASE_FUNCTIONS_URL and "
-        "SUPABASE_JWT_SECRET, printed to stdout, e.g. "
+        description="Turn `supabase status -o env` output into SUPABASE_URL, "
+        "SUPABASE_PUBLISHABLE_KEY, SUPABASE_SECRET_KEY, SUPABASE_ANON_KEY, "
+        "SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL, SUPABASE_FUNCTIONS_URL, SUPABASE_JWT_SECRET "
+        "and SUPABASE_JWKS_URL (those it has), printed to stdout, e.g. "
         "`supabase status -o env | chat-toolkit env --from-supabase-status > .env`.",
     )
     p.add_argument(

@@ -87,7 +87,7 @@ async def _chat(
     async with httpx.AsyncClient(timeout=wait + 15.0) as http:
         client = VisitorClient(
             target.functions_url,
-            target.anon_key,
+            target.visitor_key,
             store,
             http=http,
             visitor_id=visitor_id,

@@ -21,9 +21,10 @@ from toolkit.stack.lifecycle import (
     up,
     wait_foreground,
 )
-from toolkit.stack.state import StackState, read_state
+from toolkit.stack.state import KEY_MODES, StackState, read_state
 
 __all__ = [
+    "KEY_MODES",
     "PARTS",
     "StackOptions",
     "StackState",
