@@ -1,8 +1,14 @@
 """Fixtures for the black-box contract tests.
 
-The target comes from the environment (SUPABASE_URL, SUPABASE_ANON_KEY,
-SUPABASE_SERVICE_ROLE_KEY, optionally SUPABASE_DB_URL and SUPABASE_FUNCTIONS_URL). With none
-set, a session fixture starts an embedded stack and always tears it down.
+The target comes from the environment (SUPABASE_URL, the publishable and secret keys or the
+legacy SUPABASE_ANON_KEY and SUPABASE_SERVICE_ROLE_KEY, optionally SUPABASE_DB_URL and
+SUPABASE_FUNCTIONS_URL). With none set, session fixtures start embedded stacks and always
+tear them down: one per key mode in use (`--keys both` unless parametrised).
+
+A test module that sets `KEY_MODES = ("new", "legacy")` runs each of its tests against an
+embedded stack of each of those key modes (ids `keys-new`, `keys-legacy`): the anon-read,
+token and function tests run so against a project that has only the 2026 keys and one
+that has only the legacy ones.
 """
 
 from __future__ import annotations
@@ -21,13 +27,22 @@ import psycopg
 import pytest
 from supabase import Client, create_client
 
-from edge_contract_tests.helpers import reload_schema_cache
+from edge_contract_tests.helpers import Signer, Stacks, reload_schema_cache
 from toolkit import stack
 from toolkit.config import Target
 from toolkit.db.migrations import discover, migrate
 from toolkit.stack import testing
 
 TEAM_ACCESS_VERSION = "20260327061000"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules with KEY_MODES run against an embedded stack per key mode (module docstring)."""
+    modes = getattr(metafunc.module, "KEY_MODES", None)
+    if modes and "target" in metafunc.fixturenames and not os.environ.get("SUPABASE_URL"):
+        metafunc.parametrize(
+            "target", modes, indirect=True, scope="session", ids=[f"keys-{m}" for m in modes]
+        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,16 +60,33 @@ def embedded() -> bool:
 
 
 @pytest.fixture(scope="session")
-def target(embedded: bool, request: pytest.FixtureRequest) -> Iterator[Target]:
-    """The project under test: the environment's, or a fresh migrated embedded stack."""
+def stacks(request: pytest.FixtureRequest) -> Iterator[Stacks]:
+    with contextlib.ExitStack() as resources:
+        started = Stacks(resources)
+        yield started
+        for state in started.started.values():
+            show_log_tails_if_failed(request, state)
+
+
+@pytest.fixture(scope="session")
+def target(embedded: bool, stacks: Stacks, request: pytest.FixtureRequest) -> Target:
+    """The project under test: the environment's, or a fresh migrated embedded stack (key
+    mode `both`, or the mode the module's KEY_MODES parametrises)."""
     if not embedded:
-        yield Target.from_env(os.environ)
-        return
-    # Rate limits are off here: the suite makes hundreds of calls per conversation and
-    # from one address. test_rate_limits.py covers them on servers of its own.
-    with stack.temporary(functions_env={"CHAT_RATE_LIMITS": "off"}) as state:
-        yield Target.from_env(state.env())
-        show_log_tails_if_failed(request, state)
+        return Target.from_env(os.environ)
+    return Target.from_env(stacks.get(getattr(request, "param", "both")).env())
+
+
+@pytest.fixture(scope="session")
+def signer(target: Target, stacks: Stacks) -> Signer:
+    """Signs JWTs as the target's Supabase Auth does: with the embedded stack's ES256 key
+    when it has one, else HS256 with SUPABASE_JWT_SECRET (skipped without either)."""
+    state = stacks.of(target)
+    if state is not None and state.new:
+        return Signer(signing_key=state.signing_key())
+    if target.jwt_secret is None:
+        pytest.skip("SUPABASE_JWT_SECRET (or an embedded stack's signing key) signs test JWTs")
+    return Signer(secret=target.jwt_secret)
 
 
 @pytest.fixture(scope="session")
@@ -106,16 +138,16 @@ def http() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def anon_client(target: Target) -> Iterator[Client]:
-    """supabase-py with the anon key, as the widget's users would call it."""
-    client = create_client(target.url, target.anon_key)
+    """supabase-py with the visitor's key (publishable, else anon), as users call it."""
+    client = create_client(target.url, target.visitor_key)
     yield client
     client.postgrest.aclose()
 
 
 @pytest.fixture(scope="session")
 def service_client(target: Target) -> Iterator[Client]:
-    """supabase-py with the service-role key."""
-    client = create_client(target.url, target.service_role_key)
+    """supabase-py with the server's key (secret, else service_role)."""
+    client = create_client(target.url, target.server_key)
     yield client
     client.postgrest.aclose()
 
@@ -133,10 +165,11 @@ def db(target: Target) -> Iterator[psycopg.Connection]:
 def serve(target: Target) -> Iterator[Callable[..., str]]:
     """Start an extra `chat-toolkit serve` with other settings; returns its functions URL.
 
-    Servers are shared per settings for the session and always stopped at its end.
+    Servers are shared per settings for the session and always stopped at its end. They
+    get the target's keys, JWT secret and JWKS URL, as the stack's own server does.
     """
-    if target.jwt_secret is None:
-        pytest.skip("SUPABASE_JWT_SECRET is needed to run extra function servers")
+    if target.jwt_secret is None and not target.publishable_key:
+        pytest.skip("SUPABASE_JWT_SECRET or SUPABASE_PUBLISHABLE_KEY runs extra function servers")
     running: dict[frozenset[tuple[str, str]], str] = {}
     processes: list[subprocess.Popen[bytes]] = []
     logs = Path(tempfile.mkdtemp(prefix="chat-toolkit-serve-"))
@@ -147,8 +180,11 @@ def serve(target: Target) -> Iterator[Callable[..., str]]:
             port = testing.free_port()
             env = {
                 "SUPABASE_URL": target.url,
+                "SUPABASE_PUBLISHABLE_KEY": target.publishable_key,
+                "SUPABASE_SECRET_KEY": target.secret_key,
                 "SUPABASE_SERVICE_ROLE_KEY": target.service_role_key,
                 "SUPABASE_JWT_SECRET": target.jwt_secret or "",
+                "SUPABASE_JWKS_URL": target.jwks_url or "",
                 "CHAT_RATE_LIMITS": "off",
                 **settings,
             }

@@ -7,9 +7,12 @@ another.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +20,15 @@ import httpx
 import jwt
 import psycopg
 
+from toolkit import stack
 from toolkit.config import Target
+from toolkit.keys import SigningKey
 
 __all__ = [
     "FORBIDDEN",
     "URL_SAFE",
+    "Signer",
+    "Stacks",
     "age_typing",
     "auth_headers",
     "call",
@@ -42,7 +49,8 @@ FORBIDDEN = {"error": "conversation not found or token invalid", "code": "forbid
 
 
 def auth_headers(key: str | None) -> dict[str, str]:
-    """The headers supabase-js / supabase-py send with a key (none for a keyless request)."""
+    """The headers supabase-js / supabase-py send with a key, a publishable one included
+    (`apikey` and the same key as a bearer token; none for a keyless request)."""
     return {"apikey": key, "Authorization": f"Bearer {key}"} if key else {}
 
 
@@ -68,7 +76,7 @@ def open_conversation(
     response = http.post(
         f"{url or target.functions_url}/handle-chat-message",
         json={"visitorId": visitor, "message": message, **extra},
-        headers={**auth_headers(target.anon_key), **(headers or {})},
+        headers={**auth_headers(target.visitor_key), **(headers or {})},
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -92,7 +100,9 @@ def sync(
     }
     if since is not None:
         body["since"] = since
-    response = call(http, url or target.functions_url, "chat-visitor-sync", body, target.anon_key)
+    response = call(
+        http, url or target.functions_url, "chat-visitor-sync", body, target.visitor_key
+    )
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -138,7 +148,7 @@ def team_message(
             "is_internal": internal,
             "metadata": {"secret": "internal"},
         },
-        headers={**auth_headers(target.service_role_key), "Prefer": "return=representation"},
+        headers={**auth_headers(target.server_key), "Prefer": "return=representation"},
     )
     assert response.status_code == 201, response.text
     return str(response.json()[0]["id"])
@@ -160,7 +170,7 @@ def set_typing(
             "updated_at": moment,
         },
         headers={
-            **auth_headers(target.service_role_key),
+            **auth_headers(target.server_key),
             "Prefer": "resolution=merge-duplicates,return=minimal",
         },
     )
@@ -179,11 +189,9 @@ def age_typing(db: psycopg.Connection, cid: str, seconds: int) -> None:
         )
 
 
-def user_jwt(secret: str, sub: str | None = None, **claims: Any) -> str:
-    """A signed-in user's access token as Supabase Auth issues it (HS256, role
-    authenticated, a random `sub` unless given), valid for an hour."""
+def _user_claims(sub: str | None, claims: Mapping[str, Any]) -> dict[str, Any]:
     now = int(time.time())
-    payload = {
+    return {
         "aud": "authenticated",
         "role": "authenticated",
         "sub": sub or str(uuid.uuid4()),
@@ -191,12 +199,57 @@ def user_jwt(secret: str, sub: str | None = None, **claims: Any) -> str:
         "exp": now + 3600,
         **claims,
     }
-    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def user_jwt(secret: str, sub: str | None = None, **claims: Any) -> str:
+    """A signed-in user's access token as Supabase Auth issues it with the legacy secret
+    (HS256, role authenticated, a random `sub` unless given), valid for an hour."""
+    return jwt.encode(_user_claims(sub, claims), secret, algorithm="HS256")
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Signs JWTs as a project's Supabase Auth does: ES256 with its signing key (`kid` in
+    the header) when there is one, else HS256 with the legacy JWT secret."""
+
+    signing_key: SigningKey | None = None
+    secret: str | None = None
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        if self.signing_key is not None:
+            return self.signing_key.sign(claims)
+        assert self.secret is not None
+        return jwt.encode(dict(claims), self.secret, algorithm="HS256")
+
+    def user(self, sub: str | None = None, **claims: Any) -> str:
+        """A signed-in user's access token (see user_jwt), signed this way."""
+        return self.sign(_user_claims(sub, claims))
+
+
+class Stacks:
+    """Embedded stacks by key mode, each started on first use and kept for the session."""
+
+    def __init__(self, resources: contextlib.ExitStack) -> None:
+        self._resources = resources
+        self.started: dict[str, stack.StackState] = {}
+
+    def get(self, keys: str) -> stack.StackState:
+        if keys not in self.started:
+            # Rate limits are off here: the suite makes hundreds of calls per conversation
+            # and from one address. test_rate_limits.py covers them on servers of its own.
+            self.started[keys] = self._resources.enter_context(
+                stack.temporary(keys=keys, functions_env={"CHAT_RATE_LIMITS": "off"})
+            )
+        return self.started[keys]
+
+    def of(self, target: Target) -> stack.StackState | None:
+        """The embedded stack behind `target`, if it is one of these."""
+        return next((s for s in self.started.values() if s.api_url == target.url), None)
 
 
 def user_headers(target: Target, token: str) -> dict[str, str]:
-    """What supabase-js sends for a signed-in user: the anon key plus the user's JWT."""
-    return {"apikey": target.anon_key, "Authorization": f"Bearer {token}"}
+    """What supabase-js sends for a signed-in user: the visitor's key plus the user's JWT."""
+    return {"apikey": target.visitor_key, "Authorization": f"Bearer {token}"}
 
 
 def reload_schema_cache(target: Target) -> None:
@@ -207,9 +260,7 @@ def reload_schema_cache(target: Target) -> None:
         conn.execute("notify pgrst, 'reload schema'")
     with httpx.Client(timeout=5.0) as client:
         for _ in range(200):
-            root = client.get(
-                f"{target.url}/rest/v1/", headers=auth_headers(target.service_role_key)
-            )
+            root = client.get(f"{target.url}/rest/v1/", headers=auth_headers(target.server_key))
             if "access_token_hash" in root.text:
                 return
             time.sleep(0.05)

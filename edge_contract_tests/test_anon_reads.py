@@ -1,4 +1,7 @@
-"""After the cutover, the anon key reaches no chat data through PostgREST."""
+"""After the cutover, the visitor's key (publishable, or the legacy anon key) reaches no chat
+data through PostgREST, and a request without a key is refused by the gateway before it.
+
+Runs against a `--keys new` and a `--keys legacy` stack (KEY_MODES, conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,20 +14,22 @@ from supabase import Client
 from edge_contract_tests.helpers import auth_headers, one_row
 from toolkit.config import Target
 
+KEY_MODES = ("new", "legacy")
 TABLES = ("chat_conversations", "chat_messages")
 PERMISSION_DENIED = "42501"
 
 
 @pytest.mark.parametrize("table", TABLES)
-@pytest.mark.parametrize("keyed", [True, False], ids=["anon-key", "no-key"])
+@pytest.mark.parametrize("apikey_only", [False, True], ids=["supabase-js", "apikey-only"])
 def test_anon_read_is_401_permission_denied(
-    http: httpx.Client, target: Target, table: str, keyed: bool
+    http: httpx.Client, target: Target, table: str, apikey_only: bool
 ) -> None:
-    """An anon GET, with the anon key or with no key at all, is 401 with code 42501."""
-    key = target.anon_key if keyed else None
-    response = http.get(
-        f"{target.url}/rest/v1/{table}", params={"select": "*"}, headers=auth_headers(key)
-    )
+    """An anon GET with the visitor's key, sent as supabase-js does (apikey and bearer) or in
+    `apikey` only, is PostgREST's 401 with code 42501."""
+    headers = auth_headers(target.visitor_key)
+    if apikey_only:
+        del headers["Authorization"]
+    response = http.get(f"{target.url}/rest/v1/{table}", params={"select": "*"}, headers=headers)
     assert response.status_code == 401
     body = response.json()
     assert body["code"] == PERMISSION_DENIED
@@ -33,11 +38,21 @@ def test_anon_read_is_401_permission_denied(
 
 
 @pytest.mark.parametrize("table", TABLES)
+def test_a_read_without_a_key_is_refused_by_the_gateway(
+    http: httpx.Client, target: Target, table: str
+) -> None:
+    """No apikey at all: the gateway's 401 "No API key found in request", as Supabase's."""
+    response = http.get(f"{target.url}/rest/v1/{table}", params={"select": "*"})
+    assert response.status_code == 401
+    assert response.json()["message"] == "No API key found in request"
+
+
+@pytest.mark.parametrize("table", TABLES)
 def test_anon_head_count_leaks_no_count(http: httpx.Client, target: Target, table: str) -> None:
     """HEAD with Prefer: count=exact is refused too, so not even the row count leaks."""
     response = http.head(
         f"{target.url}/rest/v1/{table}",
-        headers={**auth_headers(target.anon_key), "Prefer": "count=exact"},
+        headers={**auth_headers(target.visitor_key), "Prefer": "count=exact"},
     )
     assert response.status_code == 401
     content_range = response.headers.get("content-range", "")
@@ -49,7 +64,7 @@ def test_anon_insert_is_rejected(http: httpx.Client, target: Target) -> None:
     response = http.post(
         f"{target.url}/rest/v1/chat_conversations",
         json={"visitor_id": "contract-test-anon-insert"},
-        headers={**auth_headers(target.anon_key), "Prefer": "return=representation"},
+        headers={**auth_headers(target.visitor_key), "Prefer": "return=representation"},
     )
     assert response.status_code == 401
     assert response.json()["code"] == PERMISSION_DENIED
@@ -57,11 +72,12 @@ def test_anon_insert_is_rejected(http: httpx.Client, target: Target) -> None:
 
 @pytest.mark.parametrize("table", TABLES)
 def test_service_role_reads_rows(http: httpx.Client, target: Target, table: str) -> None:
-    """The service role (what the functions use) still reads the tables: 200 with rows."""
+    """The server's key (secret, else service_role: what the functions use) still reads the
+    tables: 200 with rows."""
     response = http.get(
         f"{target.url}/rest/v1/{table}",
         params={"select": "id", "limit": "5"},
-        headers=auth_headers(target.service_role_key),
+        headers=auth_headers(target.server_key),
     )
     assert response.status_code == 200
     assert len(response.json()) > 0
@@ -69,14 +85,14 @@ def test_service_role_reads_rows(http: httpx.Client, target: Target, table: str)
 
 @pytest.mark.parametrize("table", TABLES)
 def test_supabase_py_anon_select_fails_with_42501(anon_client: Client, table: str) -> None:
-    """supabase-py, as users call it with the anon key, raises APIError 42501."""
+    """supabase-py, as users call it with the visitor's key, raises APIError 42501."""
     with pytest.raises(APIError) as caught:
         anon_client.table(table).select("*").execute()
     assert caught.value.code == PERMISSION_DENIED
 
 
 def test_supabase_py_service_select_returns_rows(service_client: Client) -> None:
-    """supabase-py with the service-role key reads conversations."""
+    """supabase-py with the server's key reads conversations."""
     assert len(service_client.table("chat_conversations").select("id").limit(5).execute().data) > 0
 
 

@@ -29,7 +29,7 @@ def test_baseline_anon_key_reads_other_visitors_conversations(
     response = http.get(
         f"{baseline_target.url}/rest/v1/chat_conversations",
         params={"select": "visitor_id,visitor_email"},
-        headers=auth_headers(baseline_target.anon_key),
+        headers=auth_headers(baseline_target.visitor_key),
     )
     assert response.status_code == 200
     rows = response.json()
@@ -44,7 +44,7 @@ def test_baseline_anon_key_reads_other_visitors_messages(
     response = http.get(
         f"{baseline_target.url}/rest/v1/chat_messages",
         params={"select": "conversation_id,message_text"},
-        headers=auth_headers(baseline_target.anon_key),
+        headers=auth_headers(baseline_target.visitor_key),
     )
     assert response.status_code == 200
     assert len({r["conversation_id"] for r in response.json()}) >= 2
@@ -56,7 +56,7 @@ def test_baseline_fails_the_anon_read_contract(
 ) -> None:
     """The post-cutover assertion (401 42501) does not hold on the baseline."""
     response = http.get(
-        f"{baseline_target.url}/rest/v1/{table}", headers=auth_headers(baseline_target.anon_key)
+        f"{baseline_target.url}/rest/v1/{table}", headers=auth_headers(baseline_target.visitor_key)
     )
     assert response.status_code != 401
 
@@ -97,7 +97,7 @@ def test_baseline_any_signed_in_user_writes_as_the_team(
     """Before the cutover, a random authenticated user posts a team message and fakes the
     "team is typing" indicator in someone else's conversation: both 201."""
     bob = "00000000-0000-4000-8000-00000000b001"
-    rest, service = f"{baseline_target.url}/rest/v1", auth_headers(baseline_target.service_role_key)
+    rest, service = f"{baseline_target.url}/rest/v1", auth_headers(baseline_target.server_key)
     posted = http.post(
         f"{rest}/chat_messages",
         params={"select": "id"},
@@ -138,12 +138,12 @@ def test_before_team_access_a_signed_in_user_reads_and_replaces_token_hashes(
         f"{target.url}/rest/v1/chat_conversations",
         params={"select": "id"},
         json={"visitor_id": f"leak-{uuid.uuid4()}", "access_token_hash": hash_token(token)},
-        headers={**auth_headers(target.service_role_key), "Prefer": "return=representation"},
+        headers={**auth_headers(target.server_key), "Prefer": "return=representation"},
     )
     assert created.status_code == 201, created.text
     cid = created.json()[0]["id"]
     anon = http.get(
-        f"{target.url}/rest/v1/chat_conversations", headers=auth_headers(target.anon_key)
+        f"{target.url}/rest/v1/chat_conversations", headers=auth_headers(target.visitor_key)
     )
     assert anon.status_code == 401
     read = http.get(
@@ -162,7 +162,7 @@ def test_before_team_access_a_signed_in_user_reads_and_replaces_token_hashes(
     http.delete(  # the stack is shared with test_verify.py, which counts its rows
         f"{target.url}/rest/v1/chat_conversations",
         params={"id": f"eq.{cid}"},
-        headers=auth_headers(target.service_role_key),
+        headers=auth_headers(target.server_key),
     )
     assert replaced.status_code == 200
     assert replaced.json() == [{"access_token_hash": "0" * 64}]

@@ -20,6 +20,7 @@ import pytest
 
 from edge_contract_tests.helpers import (
     URL_SAFE,
+    auth_headers,
     legacy_conversation,
     one_row,
     open_conversation,
@@ -49,7 +50,9 @@ def using_client(
 
     async def scenario() -> T:
         async with httpx.AsyncClient(timeout=10.0) as http:
-            client = VisitorClient(url or target.functions_url, target.anon_key, store, http=http)
+            client = VisitorClient(
+                url or target.functions_url, target.visitor_key, store, http=http
+            )
             return await steps(client)
 
     return asyncio.run(scenario())
@@ -175,10 +178,7 @@ def team_messages(http: httpx.Client, target: Target, cid: str, count: int) -> N
             {"conversation_id": cid, "sender_type": "team", "message_text": f"old {i}"}
             for i in range(count)
         ],
-        headers={
-            "apikey": target.service_role_key,
-            "Authorization": f"Bearer {target.service_role_key}",
-        },
+        headers=auth_headers(target.server_key),
     )
     assert response.status_code == 201, response.text
 
@@ -324,9 +324,9 @@ def chat_env(target: Target) -> dict[str, str]:
     return {
         **env,
         "SUPABASE_URL": target.url,
-        "SUPABASE_ANON_KEY": target.anon_key,
-        # The terminal is a visitor: it must work without the real service-role key.
-        "SUPABASE_SERVICE_ROLE_KEY": "not-used-by-the-visitor",
+        # The terminal is a visitor: the publishable key alone (no secret or service-role
+        # key, no legacy key) is all it needs.
+        target.visitor_key_name: target.visitor_key,
         "SUPABASE_FUNCTIONS_URL": target.functions_url,
         "PYTHONPATH": str(REPO),
     }
@@ -372,7 +372,7 @@ def test_chat_command_sends_shows_the_reply_and_resumes(
     body = http.post(
         f"{target.functions_url}/chat-visitor-sync",
         json={"conversationId": cid, "conversationToken": session.token},
-        headers={"apikey": target.anon_key, "Authorization": f"Bearer {target.anon_key}"},
+        headers={"apikey": target.visitor_key, "Authorization": f"Bearer {target.visitor_key}"},
     ).json()
     reply = body["messages"][1]["text"]
     assert lines(first.stdout) == [
@@ -423,10 +423,7 @@ def test_chat_command_loads_older_history_on_request(
     sent = http.get(
         f"{target.url}/rest/v1/chat_messages",
         params={"conversation_id": f"eq.{conv['conversationId']}", "message_text": "eq./older"},
-        headers={
-            "apikey": target.service_role_key,
-            "Authorization": f"Bearer {target.service_role_key}",
-        },
+        headers=auth_headers(target.server_key),
     )
     assert sent.json() == []
 
@@ -461,8 +458,8 @@ def test_chat_command_prints_control_characters_escaped(
     tmp_path: Path, target: Target, http: httpx.Client
 ) -> None:
     """Escape sequences in message text and sender names (ESC, CSI as ESC [ and as U+009B,
-    BEL, CR, tab) are printed as \\xNN, so they cannot act on the developer's terminal;
-    newlines still break lines."""
+    BEL, CR, tab) are printed as \\xNN and a bidi override as \\u202e, so they cannot act on
+    the developer's terminal; newlines still break lines."""
     session_file = tmp_path / "chat.json"
     first = run_chat(target, tmp_path, session_file, "wipe \x1b[2J\x1b[3J here\n")
     assert first.returncode == 0
@@ -474,11 +471,11 @@ def test_chat_command_prints_control_characters_escaped(
             "conversation_id": session.conversation_id,
             "sender_type": "team",
             "sender_name": "\x1b]0;owned\x07Dana",
-            "message_text": "\x9b31mred\rover\ttab\nsecond line",
+            "message_text": "\x9b31mred\rover\ttab\u202eevil\nsecond line",
         },
         headers={
-            "apikey": target.service_role_key,
-            "Authorization": f"Bearer {target.service_role_key}",
+            "apikey": target.server_key,
+            "Authorization": f"Bearer {target.server_key}",
         },
     ).raise_for_status()
     second = run_chat(target, tmp_path, session_file, "")
@@ -486,5 +483,7 @@ def test_chat_command_prints_control_characters_escaped(
     for out in (first.stdout, second.stdout):
         assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out)
     assert "You: wipe \\x1b[2J\\x1b[3J here" in lines(first.stdout)
-    assert "\\x1b]0;owned\\x07Dana (team): \\x9b31mred\\x0dover\\x09tab" in lines(second.stdout)
+    assert "\\x1b]0;owned\\x07Dana (team): \\x9b31mred\\x0dover\\x09tab\\u202eevil" in lines(
+        second.stdout
+    )
     assert "        second line" in lines(second.stdout)

@@ -79,8 +79,8 @@ def test_env_file_wins_for_verify_and_its_first_line_names_the_target(
     env_file = tmp_path / "env"
     lines = [
         f"SUPABASE_URL={target.url}",
-        f"SUPABASE_ANON_KEY={target.anon_key}",
-        f"SUPABASE_SERVICE_ROLE_KEY={target.service_role_key}",
+        f"{target.visitor_key_name}={target.visitor_key}",
+        f"{target.server_key_name}={target.server_key}",
         f"SUPABASE_FUNCTIONS_URL={target.functions_url}",
     ]
     env_file.write_text("\n".join(lines) + "\n")

@@ -53,14 +53,14 @@ def test_forget_deletes_one_visitors_rows_and_prints_the_counts(
         target.functions_url,
         "handle-chat-message",
         {"visitorId": visitor, "message": "one"},
-        target.anon_key,
+        target.visitor_key,
     ).json()
     call(
         http,
         target.functions_url,
         "handle-chat-message",
         {"visitorId": visitor, "message": "two"},
-        target.anon_key,
+        target.visitor_key,
     )
     set_typing(http, target, first["conversationId"], True)
     other = open_conversation(http, target)

@@ -117,7 +117,7 @@ def call(
     response = http.post(
         f"{rig.target.functions_url}/{name}",
         json=body,
-        headers={**auth_headers(rig.target.anon_key), "X-Forwarded-For": PROBE_ADDRESS},
+        headers={**auth_headers(rig.target.visitor_key), "X-Forwarded-For": PROBE_ADDRESS},
     )
     assert response.headers["content-type"] == "application/json", response.text
     return response.status_code, response.json(), time.monotonic() - started
@@ -285,7 +285,7 @@ async def resume(target: Target, files: list[Path]) -> list[tuple[bool, int]]:
         for path in files:
             store = SessionStore(path)
             before = store.load()
-            client = VisitorClient(target.functions_url, target.anon_key, store, http=http)
+            client = VisitorClient(target.functions_url, target.visitor_key, store, http=http)
             update = await client.sync()
             results.append((update.reset is None and store.load() == before, len(client.messages)))
         return results
@@ -376,7 +376,7 @@ async def burst(rig: Rig, calls: list[tuple[str, dict[str, Any]]]) -> list[tuple
             response = await client.post(
                 f"{rig.target.functions_url}/{name}",
                 json=body,
-                headers={**auth_headers(rig.target.anon_key), "X-Forwarded-For": PROBE_ADDRESS},
+                headers={**auth_headers(rig.target.visitor_key), "X-Forwarded-For": PROBE_ADDRESS},
             )
             return response.status_code, response.json()["code"], time.monotonic() - started
 

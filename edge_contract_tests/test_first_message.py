@@ -21,7 +21,7 @@ pytestmark = pytest.mark.writes
 def _first(target: Target, visitor: str, cmid: str, message: str = "Hello") -> httpx.Response:
     with httpx.Client(timeout=10.0) as http:
         body = {"visitorId": visitor, "message": message, "clientMessageId": cmid}
-        return call(http, target.functions_url, "handle-chat-message", body, target.anon_key)
+        return call(http, target.functions_url, "handle-chat-message", body, target.visitor_key)
 
 
 def _counts(db: psycopg.Connection, visitor: str) -> tuple[int, int]:
@@ -37,7 +37,7 @@ def _counts(db: psycopg.Connection, visitor: str) -> tuple[int, int]:
 
 def _sync(http: httpx.Client, target: Target, cid: str, token: str) -> httpx.Response:
     body = {"conversationId": cid, "conversationToken": token}
-    return call(http, target.functions_url, "chat-visitor-sync", body, target.anon_key)
+    return call(http, target.functions_url, "chat-visitor-sync", body, target.visitor_key)
 
 
 def _assert_one_working_token(

@@ -1,5 +1,9 @@
-"""Input, transport and edge behaviour of both functions (CONTRACT §4 to §6): validation,
-body limit, methods, verify_jwt, CORS and supabase-py, all over HTTP."""
+"""Input, transport and edge behaviour of both functions (CONTRACT §4 to §6, §9): validation,
+body limit, methods, the caller check, CORS and supabase-py, all over HTTP.
+
+Runs against a `--keys new` and a `--keys legacy` stack (KEY_MODES, conftest.py): JWTs are
+signed as each project's Auth signs them (ES256 with its signing key, or HS256 with the
+legacy secret)."""
 
 from __future__ import annotations
 
@@ -15,10 +19,11 @@ import pytest
 from supabase import create_client
 from supabase_functions.errors import FunctionsHttpError
 
-from edge_contract_tests.helpers import auth_headers, call, open_conversation
+from edge_contract_tests.helpers import Signer, auth_headers, call, open_conversation
 from toolkit.config import Target
-from toolkit.keys import mint_key
+from toolkit.keys import SigningKey, mint_key
 
+KEY_MODES = ("new", "legacy")
 MESSAGE = "handle-chat-message"
 SYNC = "chat-visitor-sync"
 FUNCTIONS = (MESSAGE, SYNC)
@@ -79,12 +84,6 @@ def valid_body(name: str, conversation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def jwt_secret(target: Target) -> str:
-    if target.jwt_secret is None:
-        pytest.skip("SUPABASE_JWT_SECRET is needed to sign test JWTs")
-    return target.jwt_secret
-
-
 # -- malformed bodies -------------------------------------------------------------------
 
 
@@ -105,7 +104,7 @@ def test_body_that_is_not_a_json_object_is_400(
     http: httpx.Client, target: Target, name: str, content: bytes, error: str
 ) -> None:
     """A body that is not a JSON object is 400 invalid_request saying so."""
-    response = post_raw(http, f"{target.functions_url}/{name}", content, target.anon_key)
+    response = post_raw(http, f"{target.functions_url}/{name}", content, target.visitor_key)
     assert assert_error(response, 400, "invalid_request") == error
 
 
@@ -151,7 +150,7 @@ def test_invalid_message_request_is_400(
     http: httpx.Client, target: Target, body: dict[str, Any], field: str
 ) -> None:
     """An invalid handle-chat-message body is 400 invalid_request naming the bad field."""
-    response = call(http, target.functions_url, MESSAGE, body, target.anon_key)
+    response = call(http, target.functions_url, MESSAGE, body, target.visitor_key)
     assert field in assert_error(response, 400, "invalid_request")
 
 
@@ -191,7 +190,7 @@ def test_invalid_sync_request_is_400(
     http: httpx.Client, target: Target, body: dict[str, Any], field: str
 ) -> None:
     """An invalid chat-visitor-sync body is 400 invalid_request naming the bad field."""
-    response = call(http, target.functions_url, SYNC, body, target.anon_key)
+    response = call(http, target.functions_url, SYNC, body, target.visitor_key)
     assert field in assert_error(response, 400, "invalid_request")
 
 
@@ -201,9 +200,11 @@ def test_since_with_an_offset_beyond_postgres_range_is_normalised(
     http: httpx.Client, target: Target, conversation: dict[str, Any], since: str
 ) -> None:
     """An ISO `since` with an offset Postgres cannot store (±16:00 and over) is read as UTC: 200."""
-    full = call(http, target.functions_url, SYNC, valid_body(SYNC, conversation), target.anon_key)
+    full = call(
+        http, target.functions_url, SYNC, valid_body(SYNC, conversation), target.visitor_key
+    )
     body = {**valid_body(SYNC, conversation), "since": since}
-    response = call(http, target.functions_url, SYNC, body, target.anon_key)
+    response = call(http, target.functions_url, SYNC, body, target.visitor_key)
     assert response.status_code == 200, response.text
     assert response.json()["messages"] == full.json()["messages"] != []
 
@@ -212,7 +213,7 @@ def test_since_with_an_offset_beyond_postgres_range_is_normalised(
 def test_message_of_exactly_4000_characters_is_accepted(http: httpx.Client, target: Target) -> None:
     """A message of 4000 characters after trimming is stored: 200 with success true."""
     body = {"visitorId": new_visitor(), "message": "\n " + "é" * 4000 + " \t"}
-    response = call(http, target.functions_url, MESSAGE, body, target.anon_key)
+    response = call(http, target.functions_url, MESSAGE, body, target.visitor_key)
     assert response.status_code == 200, response.text
     assert response.json()["success"] is True
 
@@ -236,7 +237,7 @@ def chunks(data: bytes, size: int = 8 * 1024) -> Iterator[bytes]:
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_body_over_64_kib_is_413(http: httpx.Client, target: Target, name: str) -> None:
     """A 70 KiB body with a Content-Length is 413 payload_too_large."""
-    response = post_raw(http, f"{target.functions_url}/{name}", oversized(name), target.anon_key)
+    response = post_raw(http, f"{target.functions_url}/{name}", oversized(name), target.visitor_key)
     message = assert_error(response, 413, "payload_too_large")
     assert message == f"body is larger than {LIMIT} bytes"
 
@@ -244,7 +245,7 @@ def test_body_over_64_kib_is_413(http: httpx.Client, target: Target, name: str) 
 def test_body_over_1_mib_at_the_gateway_is_413_json(http: httpx.Client, target: Target) -> None:
     """A 2 MiB body at the gateway is still 413 payload_too_large JSON with CORS headers."""
     url = f"{target.functions_url}/{MESSAGE}"
-    response = post_raw(http, url, b"x" * 2 * 1024 * 1024, target.anon_key)
+    response = post_raw(http, url, b"x" * 2 * 1024 * 1024, target.visitor_key)
     assert_error(response, 413, "payload_too_large")
     assert_cors(response)
 
@@ -257,7 +258,7 @@ def test_chunked_body_over_64_kib_is_413(
     """A 70 KiB chunked body (no Content-Length), via the gateway or straight to the server,
     is 413 payload_too_large."""
     base = target.functions_url if via == "gateway" else serve()
-    response = post_raw(http, f"{base}/{name}", chunks(oversized(name)), target.anon_key)
+    response = post_raw(http, f"{base}/{name}", chunks(oversized(name)), target.visitor_key)
     assert_error(response, 413, "payload_too_large")
 
 
@@ -267,7 +268,7 @@ def test_small_chunked_body_is_accepted(
 ) -> None:
     """A chunked body under the limit is read whole: 200, so 413 above is about size only."""
     body = json.dumps({"visitorId": new_visitor(), "message": "y" * 3_000}).encode()
-    response = post_raw(http, f"{serve()}/{MESSAGE}", chunks(body, 100), target.anon_key)
+    response = post_raw(http, f"{serve()}/{MESSAGE}", chunks(body, 100), target.visitor_key)
     assert response.status_code == 200, response.text
     assert response.json()["success"] is True
 
@@ -283,7 +284,7 @@ def test_emoji_and_rtl_text_round_trip(http: httpx.Client, target: Target) -> No
         target.functions_url,
         MESSAGE,
         {"visitorId": new_visitor(), "message": WORLD_TEXT, "visitorName": "Zoë 🧑🏾‍💻"},
-        target.anon_key,
+        target.visitor_key,
     )
     assert sent.status_code == 200, sent.text
     created = sent.json()
@@ -295,7 +296,7 @@ def test_emoji_and_rtl_text_round_trip(http: httpx.Client, target: Target) -> No
             "conversationId": created["conversationId"],
             "conversationToken": created["conversationToken"],
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert synced.status_code == 200, synced.text
     (mine,) = [m for m in synced.json()["messages"] if m["id"] == created["messageId"]]
@@ -312,7 +313,7 @@ def test_emoji_and_rtl_text_round_trip(http: httpx.Client, target: Target) -> No
 def test_other_methods_are_405(http: httpx.Client, target: Target, name: str, method: str) -> None:
     """Methods other than POST and OPTIONS are 405 method_not_allowed with an Allow header."""
     response = http.request(
-        method, f"{target.functions_url}/{name}", headers=auth_headers(target.anon_key)
+        method, f"{target.functions_url}/{name}", headers=auth_headers(target.visitor_key)
     )
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "POST, OPTIONS"
@@ -326,7 +327,7 @@ def test_unknown_function_is_404(http: httpx.Client, target: Target, method: str
         method,
         f"{target.functions_url}/no-such-function",
         json={"visitorId": "v", "message": "hi"} if method == "POST" else None,
-        headers=auth_headers(target.anon_key),
+        headers=auth_headers(target.visitor_key),
     )
     assert_error(response, 404, "not_found")
 
@@ -334,22 +335,23 @@ def test_unknown_function_is_404(http: httpx.Client, target: Target, method: str
 # -- verify_jwt -------------------------------------------------------------------------
 
 
-def bad_authorizations(target: Target) -> dict[str, dict[str, str]]:
-    secret = jwt_secret(target)
-
+def bad_authorizations(target: Target, signer: Signer) -> dict[str, dict[str, str]]:
     def signed(claims: dict[str, Any]) -> dict[str, str]:
-        return auth_headers(jwt.encode(claims, secret, algorithm="HS256"))
+        return auth_headers(signer.sign(claims))
 
+    unknown_key = "sb_publishable_" + "u" * 32
     return {
         "none": {},
-        "apikey-only": {"apikey": target.anon_key},
+        "apikey-only-jwt": {"apikey": signer.sign({"role": "anon"})},
+        "unknown-publishable": {"apikey": unknown_key, "Authorization": f"Bearer {unknown_key}"},
         "other-secret": auth_headers(mint_key(OTHER_SECRET, "anon")),
+        "other-signing-key": auth_headers(SigningKey.generate().sign({"role": "anon"})),
         "not-a-jwt": {"Authorization": "Bearer not-a-jwt"},
         "empty-bearer": {"Authorization": "Bearer"},
-        "basic": {"Authorization": f"Basic {target.anon_key}"},
-        "role-postgres": auth_headers(jwt.encode({"role": "postgres"}, secret, algorithm="HS256")),
-        "no-role": auth_headers(jwt.encode({"sub": "x"}, secret, algorithm="HS256")),
-        "expired": auth_headers(jwt.encode({"role": "anon", "exp": 1}, secret, algorithm="HS256")),
+        "basic": {"Authorization": f"Basic {target.visitor_key}"},
+        "role-postgres": signed({"role": "postgres"}),
+        "no-role": signed({"sub": "x"}),
+        "expired": signed({"role": "anon", "exp": 1}),
         "none-alg": auth_headers(jwt.encode({"role": "service_role"}, "", algorithm="none")),
         "role-list": signed({"role": ["anon", "service_role"]}),
         "role-object": signed({"role": {"anon": True}}),
@@ -362,8 +364,10 @@ def bad_authorizations(target: Target) -> dict[str, dict[str, str]]:
 
 BAD_AUTH_IDS = [
     "none",
-    "apikey-only",
+    "apikey-only-jwt",
+    "unknown-publishable",
     "other-secret",
+    "other-signing-key",
     "not-a-jwt",
     "empty-bearer",
     "basic",
@@ -383,27 +387,26 @@ BAD_AUTH_IDS = [
 @pytest.mark.parametrize("name", FUNCTIONS)
 @pytest.mark.parametrize("case", BAD_AUTH_IDS)
 def test_missing_or_invalid_jwt_is_401(
-    http: httpx.Client, target: Target, name: str, case: str
+    http: httpx.Client, target: Target, signer: Signer, name: str, case: str
 ) -> None:
-    """Without a valid API-role JWT in Authorization, both functions answer 401 unauthorized."""
+    """Without a known publishable key or a valid API-role JWT in Authorization, both
+    functions answer 401 unauthorized."""
     body = {"visitorId": "v", "message": "hi", "conversationId": CONVERSATION}
-    response = http.post(
-        f"{target.functions_url}/{name}", json=body, headers=bad_authorizations(target)[case]
-    )
+    headers = bad_authorizations(target, signer)[case]
+    response = http.post(f"{target.functions_url}/{name}", json=body, headers=headers)
     assert_error(response, 401, "unauthorized")
     assert_cors(response)
 
 
 @pytest.mark.parametrize("size", [9 * 1024, 1024 * 1024], ids=["9KiB", "1MiB"])
 def test_oversized_authorization_is_401_unread(
-    http: httpx.Client, target: Target, serve: Callable[..., str], size: int
+    http: httpx.Client, signer: Signer, serve: Callable[..., str], size: int
 ) -> None:
     """An Authorization header over 8 KiB (here a correctly signed anon JWT padded to size)
     is 401 unauthorized from the functions server itself, before verification. (The gateway
     refuses such headers earlier: test_gateway_errors.py.)"""
     url = serve()
-    claims = {"role": "anon", "pad": "p" * size}
-    token = jwt.encode(claims, jwt_secret(target), algorithm="HS256")
+    token = signer.sign({"role": "anon", "pad": "p" * size})
     response = http.post(
         f"{url}/{SYNC}",
         json={"conversationId": CONVERSATION, "conversationToken": "t" * 43},
@@ -428,13 +431,13 @@ def _poll_statuses(
 
 
 def test_not_yet_valid_token_is_accepted_once_nbf_passes(
-    http: httpx.Client, target: Target, serve: Callable[..., str]
+    http: httpx.Client, signer: Signer, serve: Callable[..., str]
 ) -> None:
     """With no leeway, a token whose nbf is 3 s ahead is 401 until then and accepted after
     (a made-up conversation: 403 forbidden): a refusal is never cached."""
     url = serve(FUNCTIONS_JWT_LEEWAY_SECONDS="0")
     nbf = int(time.time()) + 3
-    token = jwt.encode({"role": "anon", "nbf": nbf}, jwt_secret(target), algorithm="HS256")
+    token = signer.sign({"role": "anon", "nbf": nbf})
     seen = _poll_statuses(http, url, token, lambda now: now > nbf + 1.5)
     before = {status for sent, status in seen if sent < nbf - 0.5}
     after = {status for sent, status in seen if sent >= nbf + 0.5}
@@ -443,13 +446,13 @@ def test_not_yet_valid_token_is_accepted_once_nbf_passes(
 
 
 def test_cached_token_is_refused_once_it_expires(
-    http: httpx.Client, target: Target, serve: Callable[..., str]
+    http: httpx.Client, signer: Signer, serve: Callable[..., str]
 ) -> None:
     """With no leeway, a token valid for 3 s passes (and is cached), then is 401 after exp:
     the cache re-checks exp on every use."""
     url = serve(FUNCTIONS_JWT_LEEWAY_SECONDS="0")
     exp = int(time.time()) + 3
-    token = jwt.encode({"role": "anon", "exp": exp}, jwt_secret(target), algorithm="HS256")
+    token = signer.sign({"role": "anon", "exp": exp})
     seen = _poll_statuses(http, url, token, lambda now: now > exp + 1.5)
     before = {status for sent, status in seen if sent < exp - 0.5}
     after = {status for sent, status in seen if sent >= exp + 0.5}
@@ -459,14 +462,46 @@ def test_cached_token_is_refused_once_it_expires(
 
 @pytest.mark.writes
 @pytest.mark.parametrize("name", FUNCTIONS)
-@pytest.mark.parametrize("role", ["anon", "service_role"])
-def test_api_keys_are_accepted(
-    http: httpx.Client, target: Target, conversation: dict[str, Any], name: str, role: str
+@pytest.mark.parametrize("apikey_only", [False, True], ids=["supabase-js", "apikey-only"])
+def test_the_visitor_key_is_accepted(
+    http: httpx.Client,
+    target: Target,
+    conversation: dict[str, Any],
+    name: str,
+    apikey_only: bool,
 ) -> None:
-    """The anon key and the service_role key both pass verify_jwt: 200."""
-    key = target.anon_key if role == "anon" else target.service_role_key
-    response = call(http, target.functions_url, name, valid_body(name, conversation), key)
-    assert response.status_code == 200, response.text
+    """The widget's key passes the caller check: 200. The publishable key in `apikey` alone
+    (the CLI's function template) or as supabase-js sends it; the legacy anon key as a bearer
+    token (verify_jwt wants Authorization: in `apikey` alone it is 401)."""
+    headers = auth_headers(target.visitor_key)
+    if apikey_only:
+        del headers["Authorization"]
+    url = f"{target.functions_url}/{name}"
+    response = http.post(url, json=valid_body(name, conversation), headers=headers)
+    legacy_apikey_only = apikey_only and not target.publishable_key
+    assert response.status_code == (401 if legacy_apikey_only else 200), response.text
+
+
+@pytest.mark.writes
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_the_server_key_is_accepted_where_configured(
+    http: httpx.Client,
+    target: Target,
+    serve: Callable[..., str],
+    conversation: dict[str, Any],
+    name: str,
+) -> None:
+    """The legacy service_role JWT passes like any API-role JWT. The secret key is refused
+    by the default FUNCTIONS_AUTH (publishable,user,legacy) and accepted with `secret`."""
+    body = valid_body(name, conversation)
+    answer = call(http, target.functions_url, name, body, target.server_key)
+    if not target.secret_key:
+        assert answer.status_code == 200, answer.text
+        return
+    assert_error(answer, 401, "unauthorized")
+    with_secret = serve(FUNCTIONS_AUTH="publishable,secret,user")
+    answer = http.post(f"{with_secret}/{name}", json=body, headers={"apikey": target.secret_key})
+    assert answer.status_code == 200, answer.text
 
 
 @pytest.mark.writes
@@ -515,7 +550,7 @@ def cors_cases(
     wrong = {"conversationId": conversation["conversationId"], "conversationToken": "wrong"}
     if name == MESSAGE:
         wrong |= {"visitorId": conversation["visitorId"], "message": "hi"}
-    keyed = {**auth_headers(target.anon_key), **origin}
+    keyed = {**auth_headers(target.visitor_key), **origin}
     return {
         200: http.post(url, json=valid_body(name, conversation), headers=keyed),
         400: http.post(url, json={}, headers=keyed),
@@ -547,7 +582,7 @@ def test_allowlisted_origin_is_echoed(
     url = f"{serve(CORS_ALLOWED_ORIGINS='https://shop.example')}/{SYNC}"
     origin = {"Origin": "https://shop.example"}
     preflight = http.options(url, headers={**origin, "Access-Control-Request-Method": "POST"})
-    answer = http.post(url, json={}, headers={**auth_headers(target.anon_key), **origin})
+    answer = http.post(url, json={}, headers={**auth_headers(target.visitor_key), **origin})
     assert preflight.status_code == 200
     assert_error(answer, 400, "invalid_request")
     for response in (preflight, answer):
@@ -564,7 +599,7 @@ def test_unlisted_origin_gets_no_allow_origin(
     url = f"{serve(CORS_ALLOWED_ORIGINS='https://shop.example')}/{SYNC}"
     headers = {"Origin": origin} if origin else {}
     preflight = http.options(url, headers={**headers, "Access-Control-Request-Method": "POST"})
-    answer = http.post(url, json={}, headers={**auth_headers(target.anon_key), **headers})
+    answer = http.post(url, json={}, headers={**auth_headers(target.visitor_key), **headers})
     assert preflight.status_code == 200
     assert_error(answer, 400, "invalid_request")
     for response in (preflight, answer):
@@ -576,8 +611,9 @@ def test_unlisted_origin_gets_no_allow_origin(
 
 @pytest.mark.writes
 def test_supabase_py_invoke_creates_and_syncs(target: Target) -> None:
-    """supabase-py's functions.invoke sends a message, then syncs it back with the token."""
-    client = create_client(target.url, target.anon_key)
+    """supabase-py's functions.invoke, with the visitor's key, sends a message, then syncs it
+    back with the token."""
+    client = create_client(target.url, target.visitor_key)
     try:
         created = client.functions.invoke(
             MESSAGE,
@@ -623,7 +659,7 @@ def test_hostile_values_get_a_plain_answer(http: httpx.Client, target: Target, n
         {"visitorId": hostile, "message": hostile, "conversationId": hostile},
         {"conversationId": "*", "conversationToken": "eq.null", "visitorId": "or=(id.neq.0)"},
     ):
-        response = call(http, target.functions_url, name, body, target.anon_key)
+        response = call(http, target.functions_url, name, body, target.visitor_key)
         assert_error(response, 400, "invalid_request")
     forbidden = call(
         http,
@@ -635,6 +671,6 @@ def test_hostile_values_get_a_plain_answer(http: httpx.Client, target: Target, n
             "visitorId": hostile,
             "message": hostile,
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert assert_error(forbidden, 403, "forbidden") == "conversation not found or token invalid"

@@ -79,7 +79,7 @@ def timed_call(
     client: httpx.Client, target: Target, name: str, body: dict[str, Any]
 ) -> tuple[httpx.Response, float]:
     started = time.monotonic()
-    response = call(client, target.functions_url, name, body, target.anon_key)
+    response = call(client, target.functions_url, name, body, target.visitor_key)
     return response, time.monotonic() - started
 
 

@@ -106,7 +106,7 @@ def test_escalation_fields_follow_the_database(http: httpx.Client, target: Targe
             "escalated_at": "2026-03-27T05:40:00+00:00",
             "escalation_reason": "billing",
         },
-        headers=auth_headers(target.service_role_key),
+        headers=auth_headers(target.server_key),
     )
     assert response.status_code == 204
     conversation = sync(http, target, conv)["conversation"]
@@ -128,7 +128,7 @@ def test_human_request_escalates_with_system_message(http: httpx.Client, target:
             "conversationToken": conv["conversationToken"],
             "message": "Can I talk to a human please?",
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 200
     assert (response.json()["reply"], response.json()["escalated"]) == (None, True)
@@ -145,7 +145,7 @@ def test_human_request_escalates_with_system_message(http: httpx.Client, target:
             "conversationToken": conv["conversationToken"],
             "message": "hello?",
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert again.json()["reply"] is None
 
@@ -164,7 +164,7 @@ def test_sync_never_returns_internal_data(
             "conversationId": conv["conversationId"],
             "conversationToken": conv["conversationToken"],
         },
-        target.anon_key,
+        target.visitor_key,
     ).text
     token_hash = hashlib.sha256(conv["conversationToken"].encode()).hexdigest()
     for secret in (
@@ -229,7 +229,7 @@ def _concurrent_writers(target: Target, conv: dict[str, Any], stop: threading.Ev
                         "conversationToken": conv["conversationToken"],
                         "message": f"visitor {i}",
                     },
-                    target.anon_key,
+                    target.visitor_key,
                 )
                 assert response.status_code == 200
 
@@ -317,7 +317,7 @@ def test_garbage_since_is_refused(http: httpx.Client, target: Target) -> None:
             "conversationToken": conv["conversationToken"],
             "since": "not-a-cursor",
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 400 and response.json()["code"] == "invalid_request"
     assert uuid.UUID(conv["conversationId"])

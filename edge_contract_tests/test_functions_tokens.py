@@ -1,4 +1,7 @@
-"""Tokens and access (CONTRACT §3, §4, §5): who may send to and read which conversation."""
+"""Tokens and access (CONTRACT §3, §4, §5): who may send to and read which conversation.
+
+Runs against a `--keys new` and a `--keys legacy` stack (KEY_MODES, conftest.py): the widget
+calls with the publishable key there, with the legacy anon key here."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from toolkit.config import Target
 from toolkit.stack.processes import free_port
 
 pytestmark = pytest.mark.writes
+KEY_MODES = ("new", "legacy")
 
 
 def test_new_conversation_issues_a_token_stored_only_as_its_hash(
@@ -70,7 +74,7 @@ def test_resume_with_token_continues_the_same_conversation(
             "conversationId": first["conversationId"],
             "conversationToken": first["conversationToken"],
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 200
     body = response.json()
@@ -95,7 +99,7 @@ def test_wrong_token_other_visitor_and_unknown_id_are_one_identical_403(
         {**_continue(mine), "conversationId": str(uuid.uuid4())},
     ]
     responses = [
-        call(http, target.functions_url, "handle-chat-message", a, target.anon_key)
+        call(http, target.functions_url, "handle-chat-message", a, target.visitor_key)
         for a in attempts
     ]
     for response in responses:
@@ -115,7 +119,7 @@ def test_token_of_conversation_a_never_opens_b(http: httpx.Client, target: Targe
             "conversationId": b["conversationId"],
             "conversationToken": a["conversationToken"],
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert (sync.status_code, sync.json()) == (403, FORBIDDEN)
     send = call(
@@ -128,7 +132,7 @@ def test_token_of_conversation_a_never_opens_b(http: httpx.Client, target: Targe
             "conversationId": b["conversationId"],
             "conversationToken": a["conversationToken"],
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert (send.status_code, send.json()) == (403, FORBIDDEN)
 
@@ -144,7 +148,7 @@ def test_sync_unknown_and_wrong_token_are_identical(http: httpx.Client, target: 
             "conversationId": mine["conversationId"],
             "conversationToken": "y" * 43,
         },
-        target.anon_key,
+        target.visitor_key,
     )
     unknown = call(
         http,
@@ -154,7 +158,7 @@ def test_sync_unknown_and_wrong_token_are_identical(http: httpx.Client, target: 
             "conversationId": str(uuid.uuid4()),
             "conversationToken": mine["conversationToken"],
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert wrong.status_code == unknown.status_code == 403
     assert wrong.content == unknown.content
@@ -172,7 +176,7 @@ def test_missing_token_on_legacy_conversation_auto_issues_one(
         target.functions_url,
         "handle-chat-message",
         {"visitorId": visitor, "message": "back again", "conversationId": cid},
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 200
     token = response.json()["conversationToken"]
@@ -201,7 +205,7 @@ def test_missing_token_on_hashed_conversation_is_accepted_without_a_token(
             "message": "no token this time",
             "conversationId": first["conversationId"],
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 200
     assert "conversationToken" not in response.json()
@@ -224,7 +228,7 @@ def test_missing_token_when_enforced_is_401(
             enforced,
             "handle-chat-message",
             {"visitorId": visitor_id, "message": "hi", "conversationId": conversation_id},
-            target.anon_key,
+            target.visitor_key,
         )
         assert response.status_code == 401
         assert response.json()["code"] == "token_required"
@@ -234,7 +238,7 @@ def test_missing_token_when_enforced_is_401(
         enforced,
         "handle-chat-message",
         {**_continue(first), "message": "with token"},
-        target.anon_key,
+        target.visitor_key,
     )
     assert with_token.status_code == 200
 
@@ -252,7 +256,7 @@ def test_bootstrap_off_message_is_accepted_but_mints_nothing(
         strict,
         "handle-chat-message",
         {"visitorId": visitor, "message": "leaked pair", "conversationId": cid},
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 200
     assert "conversationToken" not in response.json()
@@ -286,7 +290,7 @@ def test_enforced_tokenless_answer_is_the_same_for_every_pair(
             enforced,
             "handle-chat-message",
             {"visitorId": visitor_id, "message": "hi", "conversationId": conversation_id},
-            target.anon_key,
+            target.visitor_key,
         )
         for conversation_id, visitor_id in (
             (cid, visitor),
@@ -308,14 +312,14 @@ def test_enforced_tokenless_message_is_refused_before_any_lookup(
     dead_rest = f"http://127.0.0.1:{free_port()}"
     enforced = serve(ENFORCE_VISITOR_CONVERSATION_TOKEN="true", SUPABASE_URL=dead_rest)
     body = {"visitorId": "v", "message": "hi", "conversationId": str(uuid.uuid4())}
-    tokenless = call(http, enforced, "handle-chat-message", body, target.anon_key)
+    tokenless = call(http, enforced, "handle-chat-message", body, target.visitor_key)
     assert (tokenless.status_code, tokenless.json()["code"]) == (401, "token_required")
     tokened = call(
         http,
         enforced,
         "handle-chat-message",
         {**body, "conversationToken": "t" * 43},
-        target.anon_key,
+        target.visitor_key,
     )
     assert (tokened.status_code, tokened.json()["code"]) == (503, "upstream_unavailable")
 
@@ -330,7 +334,7 @@ def test_bootstrap_mints_a_token_for_a_legacy_conversation(
         target.functions_url,
         "chat-visitor-sync",
         {"conversationId": cid, "visitorId": visitor},
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 200
     body = response.json()
@@ -343,7 +347,7 @@ def test_bootstrap_mints_a_token_for_a_legacy_conversation(
         target.functions_url,
         "chat-visitor-sync",
         {"conversationId": cid, "conversationToken": token},
-        target.anon_key,
+        target.visitor_key,
     )
     assert again.status_code == 200 and "conversationToken" not in again.json()
 
@@ -359,7 +363,7 @@ def test_bootstrap_never_replaces_an_existing_token(
         target.functions_url,
         "chat-visitor-sync",
         {"conversationId": first["conversationId"], "visitorId": first["visitorId"]},
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 401
     assert response.json()["code"] == "token_required"
@@ -376,7 +380,7 @@ def test_bootstrap_with_wrong_visitor_is_403(
         target.functions_url,
         "chat-visitor-sync",
         {"conversationId": cid, "visitorId": "someone-else"},
-        target.anon_key,
+        target.visitor_key,
     )
     assert (response.status_code, response.json()) == (403, FORBIDDEN)
     assert stored_hash(db, cid) is None
@@ -393,7 +397,7 @@ def test_bootstrap_off_is_401(
         strict,
         "chat-visitor-sync",
         {"conversationId": cid, "visitorId": visitor},
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 401
     assert response.json()["code"] == "token_required"
@@ -407,7 +411,7 @@ def test_sync_without_token_or_visitor_is_401(http: httpx.Client, target: Target
         target.functions_url,
         "chat-visitor-sync",
         {"conversationId": str(uuid.uuid4())},
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 401
     assert response.json()["code"] == "token_required"
@@ -426,7 +430,7 @@ def test_concurrent_bootstraps_mint_exactly_one_token(
                 target.functions_url,
                 "chat-visitor-sync",
                 {"conversationId": cid, "visitorId": visitor},
-                target.anon_key,
+                target.visitor_key,
             )
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -450,8 +454,8 @@ def test_client_message_id_sent_twice_stores_one_message(
     """The same clientMessageId twice stores one message and returns its id both times."""
     first = open_conversation(http, target)
     body = {**_continue(first), "message": "retry me", "clientMessageId": "client-msg-1"}
-    one = call(http, target.functions_url, "handle-chat-message", body, target.anon_key)
-    two = call(http, target.functions_url, "handle-chat-message", body, target.anon_key)
+    one = call(http, target.functions_url, "handle-chat-message", body, target.visitor_key)
+    two = call(http, target.functions_url, "handle-chat-message", body, target.visitor_key)
     assert one.status_code == two.status_code == 200
     assert one.json()["messageId"] == two.json()["messageId"]
     assert two.json()["reply"] is None

@@ -83,7 +83,7 @@ def conversations(target: Target) -> dict[str, Conversation]:
     messages write to is separate, so fuzzed text is never read back.
     """
     made = {}
-    service = {**auth_headers(target.service_role_key), "Prefer": "return=minimal"}
+    service = {**auth_headers(target.server_key), "Prefer": "return=minimal"}
     with httpx.Client(timeout=10.0) as http:
         for name in ("handle-chat-message", "chat-visitor-sync"):
             data = open_conversation(http, target, message="fuzz fixture")
@@ -135,7 +135,7 @@ def _fuzz(
     ]
     known_hash = hash_token(conversation.token)
     strategy = operation.as_strategy(
-        generation_mode=mode, headers={"Authorization": f"Bearer {target.anon_key}"}
+        generation_mode=mode, headers={"Authorization": f"Bearer {target.visitor_key}"}
     )
 
     with requests.Session() as session:
@@ -214,5 +214,5 @@ def test_since_accepts_every_documented_timestamp(
     """A `since` that is a valid RFC 3339 date-time, as documented, is read with 200."""
     mine = conversations["chat-visitor-sync"]
     body = {"conversationId": mine.id, "conversationToken": mine.token, "since": since}
-    response = call(http, target.functions_url, "chat-visitor-sync", body, target.anon_key)
+    response = call(http, target.functions_url, "chat-visitor-sync", body, target.visitor_key)
     assert response.status_code == 200, response.text

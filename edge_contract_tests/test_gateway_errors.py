@@ -46,7 +46,7 @@ def test_new_conversation_answer_is_no_store(http: httpx.Client, target: Target)
         target.functions_url,
         "handle-chat-message",
         {"visitorId": "no-store-visitor", "message": "hi"},
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 200 and response.json()["conversationToken"]
     assert response.headers["cache-control"] == "no-store"
@@ -64,7 +64,7 @@ def test_bootstrap_answer_is_no_store(
         db, "insert into chat_conversations (visitor_id) values (%s) returning id::text", (visitor,)
     )
     body = {"conversationId": cid, "visitorId": visitor, "message": "back"}
-    response = call(http, target.functions_url, name, body, target.anon_key)
+    response = call(http, target.functions_url, name, body, target.visitor_key)
     assert response.status_code == 200 and response.json()["conversationToken"]
     assert response.headers["cache-control"] == "no-store"
 
@@ -93,6 +93,8 @@ def test_server_wrong_method_on_openapi_is_json(
     [
         ("GET", "/functions/v1/no-such-function", 404, "not_found"),
         ("GET", "/functions/v1/a/b/c", 404, "not_found"),
+        ("POST", "/functions/v1/chat-visitor-sync/", 404, "not_found"),
+        ("POST", "/functions/v1/handle-chat-message/", 404, "not_found"),
         ("PUT", "/functions/v1/chat-visitor-sync", 405, "method_not_allowed"),
         ("TRACE", "/functions/v1/chat-visitor-sync", 405, "method_not_allowed"),
     ],

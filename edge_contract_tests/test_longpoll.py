@@ -65,7 +65,7 @@ def long_poll(
         "wait": wait,
     }
     started = time.monotonic()
-    response = call(http, url, SYNC, body, target.anon_key)
+    response = call(http, url, SYNC, body, target.visitor_key)
     assert response.status_code == 200, response.text
     return response.json(), time.monotonic() - started
 
@@ -77,7 +77,7 @@ def opened(http: httpx.Client, target: Target, url: str) -> tuple[dict[str, Any]
         "conversationId": conv["conversationId"],
         "conversationToken": conv["conversationToken"],
     }
-    response = call(http, url, SYNC, body, target.anon_key)
+    response = call(http, url, SYNC, body, target.visitor_key)
     assert response.status_code == 200, response.text
     return conv, response.json()["cursor"]
 
@@ -138,7 +138,7 @@ def test_revoking_the_token_ends_a_held_sync_with_403(
             f"{target.url}/rest/v1/chat_conversations",
             params={"id": f"eq.{conv['conversationId']}"},
             json={"access_token_hash": hash_token(mint_token())},
-            headers=auth_headers(target.service_role_key),
+            headers=auth_headers(target.server_key),
         )
         assert response.status_code == 204, response.text
 
@@ -149,7 +149,7 @@ def test_revoking_the_token_ends_a_held_sync_with_403(
         "since": cursor,
         "wait": 25,
     }
-    response = call(http, target.functions_url, SYNC, body, target.anon_key)
+    response = call(http, target.functions_url, SYNC, body, target.visitor_key)
     revoker.join()
     assert (response.status_code, response.json()) == (403, FORBIDDEN)
 
@@ -179,7 +179,7 @@ def test_a_held_sync_whose_token_came_of_age_answers_403(
         "since": cursor,
         "wait": 25,
     }
-    response = call(http, url, SYNC, body, target.anon_key)
+    response = call(http, url, SYNC, body, target.visitor_key)
     writer.join()
     assert (response.status_code, response.json()) == (403, FORBIDDEN)
 
@@ -200,7 +200,7 @@ def test_held_sync_is_woken_by_typing_and_status(http: httpx.Client, target: Tar
             f"{target.url}/rest/v1/chat_conversations",
             params={"id": f"eq.{cid}"},
             json={"status": "escalated"},
-            headers=auth_headers(target.service_role_key),
+            headers=auth_headers(target.server_key),
         )
         assert response.status_code == 204
 

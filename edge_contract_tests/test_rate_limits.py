@@ -34,7 +34,7 @@ def test_sync_limit_per_conversation_is_429_with_retry_after(
         "conversationToken": mine["conversationToken"],
     }
     statuses = [
-        post(http, url, "chat-visitor-sync", body, target.anon_key, "198.51.100.1")
+        post(http, url, "chat-visitor-sync", body, target.visitor_key, "198.51.100.1")
         for _ in range(4)
     ]
     assert [r.status_code for r in statuses] == [200, 200, 200, 429]
@@ -44,7 +44,7 @@ def test_sync_limit_per_conversation_is_429_with_retry_after(
         "conversationId": other["conversationId"],
         "conversationToken": other["conversationToken"],
     }
-    ok = post(http, url, "chat-visitor-sync", other_body, target.anon_key, "198.51.100.1")
+    ok = post(http, url, "chat-visitor-sync", other_body, target.visitor_key, "198.51.100.1")
     assert ok.status_code == 200
 
 
@@ -64,7 +64,7 @@ def test_limited_message_is_not_stored(
         }
         statuses.append(
             post(
-                http, url, "handle-chat-message", body, target.anon_key, "198.51.100.2"
+                http, url, "handle-chat-message", body, target.visitor_key, "198.51.100.2"
             ).status_code
         )
     assert statuses == [200, 200, 429]
@@ -98,7 +98,7 @@ def test_wrong_tokens_for_a_known_conversation_do_not_silence_its_visitor(
             url,
             name,
             {**known, "visitorId": conv["visitorId"], "message": "spam"},
-            target.anon_key,
+            target.visitor_key,
             "203.0.113.50",
         ).status_code
         for name in ("handle-chat-message", "chat-visitor-sync")
@@ -111,9 +111,9 @@ def test_wrong_tokens_for_a_known_conversation_do_not_silence_its_visitor(
         "conversationToken": conv["conversationToken"],
         "message": "still here",
     }
-    sent = post(http, url, "handle-chat-message", real, target.anon_key, "198.51.100.50")
+    sent = post(http, url, "handle-chat-message", real, target.visitor_key, "198.51.100.50")
     assert sent.status_code == 200, sent.text
-    synced = post(http, url, "chat-visitor-sync", real, target.anon_key, "198.51.100.50")
+    synced = post(http, url, "chat-visitor-sync", real, target.visitor_key, "198.51.100.50")
     assert synced.status_code == 200, synced.text
 
 
@@ -127,11 +127,11 @@ def test_failure_limit_refuses_failures_but_never_a_valid_token(
     conv = open_conversation(http, target)
     wrong = {"conversationId": str(uuid.uuid4()), "conversationToken": "z" * 43}
     failures = [
-        post(http, url, "chat-visitor-sync", wrong, target.anon_key, "203.0.113.66").status_code
+        post(http, url, "chat-visitor-sync", wrong, target.visitor_key, "203.0.113.66").status_code
         for _ in range(21)
     ]
     assert failures == [403] * 20 + [429]
-    limited = post(http, url, "chat-visitor-sync", wrong, target.anon_key, "203.0.113.66")
+    limited = post(http, url, "chat-visitor-sync", wrong, target.visitor_key, "203.0.113.66")
     assert limited.json()["code"] == "rate_limited"
     assert 1 <= int(limited.headers["retry-after"]) <= 30
     good = {
@@ -140,9 +140,9 @@ def test_failure_limit_refuses_failures_but_never_a_valid_token(
         "conversationToken": conv["conversationToken"],
         "message": "behind the same NAT",
     }
-    synced = post(http, url, "chat-visitor-sync", good, target.anon_key, "203.0.113.66")
+    synced = post(http, url, "chat-visitor-sync", good, target.visitor_key, "203.0.113.66")
     assert synced.status_code == 200, synced.text
-    sent = post(http, url, "handle-chat-message", good, target.anon_key, "203.0.113.66")
+    sent = post(http, url, "handle-chat-message", good, target.visitor_key, "203.0.113.66")
     assert sent.status_code == 200, sent.text
 
 
@@ -158,7 +158,7 @@ def test_new_conversations_are_limited_per_address(
             url,
             "handle-chat-message",
             {"visitorId": visitor, "message": "hi"},
-            target.anon_key,
+            target.visitor_key,
             "192.0.2.10",
         ).status_code
         for _ in range(3)
@@ -173,7 +173,7 @@ def test_new_conversations_are_limited_per_address(
         url,
         "handle-chat-message",
         {"visitorId": visitor, "message": "hi"},
-        target.anon_key,
+        target.visitor_key,
         "192.0.2.11",
     )
     assert other.status_code == 200

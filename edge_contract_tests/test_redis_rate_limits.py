@@ -45,8 +45,11 @@ def servers(target: Target, tmp_path: Path) -> Iterator[Callable[..., list[str]]
             port = testing.free_port()
             env = {
                 "SUPABASE_URL": target.url,
+                "SUPABASE_PUBLISHABLE_KEY": target.publishable_key,
+                "SUPABASE_SECRET_KEY": target.secret_key,
                 "SUPABASE_SERVICE_ROLE_KEY": target.service_role_key,
                 "SUPABASE_JWT_SECRET": target.jwt_secret or "",
+                "SUPABASE_JWKS_URL": target.jwks_url or "",
                 "CHAT_RATE_LIMITS": "on",
                 **settings,
             }
@@ -69,7 +72,7 @@ def _send(url: str, target: Target, conv: dict[str, Any], text: str) -> int:
     }
     with httpx.Client(timeout=20.0) as http:
         answer = http.post(
-            f"{url}/handle-chat-message", json=body, headers=auth_headers(target.anon_key)
+            f"{url}/handle-chat-message", json=body, headers=auth_headers(target.visitor_key)
         )
     return answer.status_code
 

@@ -25,7 +25,7 @@ def _write_again(http: httpx.Client, target: Target, conv: dict[str, Any]) -> di
         "conversationToken": conv["conversationToken"],
         "message": "One more question",
     }
-    answer = call(http, target.functions_url, "handle-chat-message", body, target.anon_key)
+    answer = call(http, target.functions_url, "handle-chat-message", body, target.visitor_key)
     assert answer.status_code == 200, answer.text
     result: dict[str, Any] = answer.json()
     return result
@@ -83,7 +83,7 @@ def test_assigned_conversation_goes_back_to_the_team_escalated(
         target.functions_url,
         "chat-visitor-sync",
         {"conversationId": conv["conversationId"], "conversationToken": conv["conversationToken"]},
-        target.anon_key,
+        target.visitor_key,
     ).json()
     texts = [(m["senderType"], m["text"]) for m in synced["messages"]]
     assert texts[-2:] == [("visitor", "One more question"), ("system", REOPEN_NOTICE)]

@@ -51,7 +51,7 @@ def test_answers_are_counted_by_function_and_code_and_judged(
     )
     url = f"http://127.0.0.1:{port}/functions/v1"
     target = Target.from_env({**env, "SUPABASE_FUNCTIONS_URL": url})
-    key = auth_headers(target.anon_key)
+    key = auth_headers(target.visitor_key)
     try:
         with httpx.Client(timeout=10.0) as http:
             conv = open_conversation(http, target)  # message 200

@@ -77,7 +77,7 @@ def test_plain_ddl_reloads_postgrest_through_event_triggers(baseline: Target) ->
     """DDL run by plain SQL (no NOTIFY: psql, supabase db push) is served at once: a new
     function answers over RPC, and once dropped it is gone (pgrst_ddl/drop_watch).
     First in this module: no NOTIFY from a migrate is still on its way to PostgREST."""
-    headers = auth_headers(baseline.service_role_key)
+    headers = auth_headers(baseline.server_key)
     name = f"reload_probe_{uuid.uuid4().hex[:8]}"
     with httpx.Client(timeout=10.0) as http, _db(baseline) as conn:
 
@@ -104,7 +104,7 @@ def test_functions_answer_200_after_migrate(without_event_triggers: Target) -> N
 
         def send() -> httpx.Response:
             body = {"visitorId": visitor, "message": "Hello"}
-            return call(http, target.functions_url, "handle-chat-message", body, target.anon_key)
+            return call(http, target.functions_url, "handle-chat-message", body, target.visitor_key)
 
         before = send()
         assert (before.status_code, before.json()["code"]) == (503, "upstream_unavailable")
@@ -124,7 +124,7 @@ def test_functions_answer_200_after_migrate(without_event_triggers: Target) -> N
             "conversationToken": conversation["conversationToken"],
         }
         synced = _poll(
-            lambda: call(http, target.functions_url, "chat-visitor-sync", body, target.anon_key),
+            lambda: call(http, target.functions_url, "chat-visitor-sync", body, target.visitor_key),
             200,
         )
         assert synced.status_code == 200, synced.text

@@ -46,7 +46,7 @@ def rest(target: Target) -> str:
 def service_get(http: httpx.Client, target: Target, path: str, **params: str) -> Any:
     """Read with the service role (bypasses RLS), to see what is really stored."""
     response = http.get(
-        f"{rest(target)}/{path}", params=params, headers=auth_headers(target.service_role_key)
+        f"{rest(target)}/{path}", params=params, headers=auth_headers(target.server_key)
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -75,7 +75,7 @@ def add_typing_row(http: httpx.Client, target: Target, cid: str, *, typing: bool
             "user_name": "Agent",
             "is_typing": typing,
         },
-        headers={**auth_headers(target.service_role_key), "Prefer": "return=minimal"},
+        headers={**auth_headers(target.server_key), "Prefer": "return=minimal"},
     )
     assert response.status_code == 201, response.text
 
@@ -124,7 +124,7 @@ def test_message_refusals_are_byte_identical(http: httpx.Client, target: Target)
         "unknown conversation, no token": {**base, "conversationId": str(uuid.uuid4())},
     }
     responses = {
-        what: call(http, target.functions_url, "handle-chat-message", body, target.anon_key)
+        what: call(http, target.functions_url, "handle-chat-message", body, target.visitor_key)
         for what, body in attempts.items()
     }
     for response in responses.values():
@@ -163,7 +163,7 @@ def test_sync_refusals_are_byte_identical(http: httpx.Client, target: Target) ->
             "visitorId": mine["visitorId"],
         }
     responses = {
-        what: call(http, target.functions_url, "chat-visitor-sync", body, target.anon_key)
+        what: call(http, target.functions_url, "chat-visitor-sync", body, target.visitor_key)
         for what, body in attempts.items()
     }
     for response in responses.values():
@@ -191,7 +191,7 @@ def test_anon_table_read_is_refused(
     http: httpx.Client, target: Target, table: str, keyed: bool
 ) -> None:
     """GET of chat_conversations, chat_messages and chat_access_events is 401 42501."""
-    key = target.anon_key if keyed else None
+    key = target.visitor_key if keyed else None
     response = http.get(
         f"{rest(target)}/{table}", params={"select": "*"}, headers=auth_headers(key)
     )
@@ -204,7 +204,7 @@ def test_anon_head_and_ranged_count_are_refused(
     http: httpx.Client, target: Target, table: str, keyed: bool
 ) -> None:
     """HEAD and a one-row GET with Prefer: count=exact are 401 and reveal no row count."""
-    headers = {**auth_headers(target.anon_key if keyed else None), "Prefer": "count=exact"}
+    headers = {**auth_headers(target.visitor_key if keyed else None), "Prefer": "count=exact"}
     head = http.head(f"{rest(target)}/{table}", headers=headers)
     ranged = http.get(f"{rest(target)}/{table}", headers={**headers, "Range": "0-0"})
     assert head.status_code == 401
@@ -233,7 +233,7 @@ def test_anon_embedded_selects_reach_no_chat_rows(
 ) -> None:
     """Embedding chat tables, with or without a count, is 401 42501 for the queried table."""
     for prefer in (None, "count=exact"):
-        headers = auth_headers(target.anon_key) | ({"Prefer": prefer} if prefer else {})
+        headers = auth_headers(target.visitor_key) | ({"Prefer": prefer} if prefer else {})
         response = http.get(f"{rest(target)}/{table}", params={"select": select}, headers=headers)
         assert_permission_denied(response, "table", table)
 
@@ -251,7 +251,7 @@ def test_anon_rpc_is_permission_denied(
     http: httpx.Client, target: Target, function: str, args: dict[str, Any], keyed: bool
 ) -> None:
     """POST rpc/<fn> for each function the toolkit created is 401 42501 for anon and keyless."""
-    headers = auth_headers(target.anon_key if keyed else None)
+    headers = auth_headers(target.visitor_key if keyed else None)
     response = http.post(f"{rest(target)}/rpc/{function}", json=args, headers=headers)
     assert_permission_denied(response, "function", function)
 
@@ -264,7 +264,7 @@ def test_anon_rpc_by_get_is_permission_denied(
     response = http.get(
         f"{rest(target)}/rpc/chat_visitor_sync",
         params=RPCS[0][1],
-        headers=auth_headers(target.anon_key if keyed else None),
+        headers=auth_headers(target.visitor_key if keyed else None),
     )
     assert_permission_denied(response, "function", "chat_visitor_sync")
 
@@ -298,7 +298,7 @@ def test_anon_profile_variants_reach_nothing(
     http: httpx.Client, target: Target, profile: str, status: int, code: str | None
 ) -> None:
     """Accept-Profile (reads) and Content-Profile (rpc) name no schema that opens chat data."""
-    headers = auth_headers(target.anon_key)
+    headers = auth_headers(target.visitor_key)
     read = http.get(
         f"{rest(target)}/chat_conversations", headers={**headers, "Accept-Profile": profile}
     )
@@ -328,7 +328,7 @@ def test_forged_jwts_are_rejected(http: httpx.Client, target: Target, role: str)
     for token in (wrong_secret, unsigned):
         response = http.get(
             f"{rest(target)}/chat_conversations",
-            headers={"apikey": target.anon_key, "Authorization": f"Bearer {token}"},
+            headers={"apikey": target.visitor_key, "Authorization": f"Bearer {token}"},
         )
         assert response.status_code == 401
         assert response.json()["code"] == "PGRST301"
@@ -384,7 +384,7 @@ def test_functions_cannot_touch_another_conversation(
         ("chat-visitor-sync", {**hostile, "visitorId": victim["visitorId"]}, 401),
     ]
     for name, body, status in attempts:
-        response = call(http, target.functions_url, name, body, target.anon_key)
+        response = call(http, target.functions_url, name, body, target.visitor_key)
         assert response.status_code == status, (name, body, response.text)
         assert response.json()["code"] == {401: "token_required", 403: "forbidden"}[status]
     assert snapshot(http, target, victim["conversationId"]) == before
@@ -406,7 +406,7 @@ def test_enforced_tokens_stop_a_known_visitor_id_from_escalating(
             "conversationId": victim["conversationId"],
             "message": "talk to a human",
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert (response.status_code, response.json()["code"]) == (401, "token_required")
     assert snapshot(http, target, victim["conversationId"]) == before
@@ -440,7 +440,7 @@ def test_extra_fields_in_a_message_are_ignored(http: httpx.Client, target: Targe
             "access_token_hash": "0" * 64,
             "typing": {"isTyping": True, "name": "Agent"},
         },
-        target.anon_key,
+        target.visitor_key,
     )
     assert response.status_code == 200, response.text
     assert (response.json()["status"], response.json()["escalated"]) == ("active", False)
@@ -478,7 +478,7 @@ def test_anon_rest_writes_change_nothing(
     for method, table, params, body, prefer in ANON_WRITES:
         if body is not None and method == "POST":
             body = {**body, "conversation_id": cid}
-        headers = {**auth_headers(target.anon_key), "Prefer": prefer or "return=representation"}
+        headers = {**auth_headers(target.visitor_key), "Prefer": prefer or "return=representation"}
         response = http.request(
             method,
             f"{rest(target)}/{table}",
@@ -512,7 +512,7 @@ def logged_run() -> Iterator[LoggedRun]:
 
         def send(name: str, body: dict[str, Any], status: int) -> dict[str, Any]:
             nonlocal sent
-            response = call(http, target.functions_url, name, body, target.anon_key)
+            response = call(http, target.functions_url, name, body, target.visitor_key)
             sent += 1
             assert response.status_code == status, (name, response.text)
             data: dict[str, Any] = response.json()
@@ -597,7 +597,7 @@ def test_a_token_sent_in_the_wrong_field_is_not_logged(logged_run: LoggedRun) ->
             target.functions_url,
             "chat-visitor-sync",
             {"conversationId": token},
-            target.anon_key,
+            target.visitor_key,
         )
     assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
     assert token not in (logged_run.logs / "functions.log").read_text()

@@ -68,6 +68,12 @@ def processes_of(directory: Path, pids: set[int]) -> list[str]:
     return found
 
 
+def rest_root(state: stack.StackState) -> httpx.Response:
+    """GET /rest/v1/ with the stack's publishable key (the gateway wants an apikey)."""
+    key = state.env()["SUPABASE_PUBLISHABLE_KEY"]
+    return httpx.get(f"{state.api_url}/rest/v1/", headers={"apikey": key}, timeout=10)
+
+
 @contextlib.contextmanager
 def reachable_folder() -> Iterator[Path]:
     """A fresh folder under /tmp whose name holds spaces and which the postgres OS user can
@@ -101,7 +107,7 @@ def test_eight_stacks_started_at_once_all_come_up(folder: Path) -> None:
         for folder in folders:
             state = stack.read_state(folder)
             assert state is not None
-            assert httpx.get(f"{state.api_url}/rest/v1/", timeout=10).status_code == 200
+            assert rest_root(state).status_code == 200
             assert httpx.get(f"{state.api_url}/functions/v1/openapi.json", timeout=10).is_success
     finally:
         downs = [cli("stack", "down", "--dir", str(folder)) for folder in folders]
@@ -226,13 +232,16 @@ def test_a_folder_with_a_space_starts(spaced_stack: Path) -> None:
     state = stack.read_state(spaced_stack)
     assert state is not None
     assert [row[1].startswith("running") for row in stack.status(spaced_stack)] == [True] * 4
-    assert httpx.get(f"{state.api_url}/rest/v1/", timeout=10).status_code == 200
+    assert rest_root(state).status_code == 200
     assert httpx.get(f"{state.api_url}/functions/v1/openapi.json", timeout=10).is_success
 
 
 def test_files_holding_secrets_are_private(spaced_stack: Path) -> None:
-    """env (the keys), state.json and postgrest.conf (the JWT secret) are mode 0600."""
-    for name in ("env", "state.json", "postgrest.conf"):
+    """env and state.json (the keys), postgrest.conf and postgrest_jwks.json (the JWT secret),
+    signing_keys.json (the private ES256 key) and nginx.conf (the keys and the role JWTs the
+    gateway injects) are mode 0600."""
+    names = ("env", "state.json", "postgrest.conf", "postgrest_jwks.json", "signing_keys.json")
+    for name in (*names, "nginx.conf"):
         assert (spaced_stack / name).stat().st_mode & 0o777 == 0o600, name
     assert "jwt-secret" in (spaced_stack / "postgrest.conf").read_text()
 

@@ -37,7 +37,7 @@ def team_messages(http: httpx.Client, target: Target, cid: str, texts: list[str]
     response = http.post(
         f"{target.url}/rest/v1/chat_messages",
         json=[{"conversation_id": cid, "sender_type": "team", "message_text": t} for t in texts],
-        headers={**auth_headers(target.service_role_key), "Prefer": "return=representation"},
+        headers={**auth_headers(target.server_key), "Prefer": "return=representation"},
     )
     assert response.status_code == 201, response.text
     return [row["id"] for row in response.json()]
@@ -48,7 +48,7 @@ def visible_ids(http: httpx.Client, target: Target, cid: str) -> set[str]:
     response = http.get(
         f"{target.url}/rest/v1/chat_messages",
         params={"select": "id", "conversation_id": f"eq.{cid}", "is_internal": "is.false"},
-        headers=auth_headers(target.service_role_key),
+        headers=auth_headers(target.server_key),
     )
     assert response.status_code == 200, response.text
     return {row["id"] for row in response.json()}
@@ -107,7 +107,7 @@ def test_answers_are_bounded_in_bytes(http: httpx.Client, target: Target) -> Non
         target.functions_url,
         SYNC,
         {"conversationId": conv["conversationId"], "conversationToken": conv["conversationToken"]},
-        target.anon_key,
+        target.visitor_key,
     )
     body = response.json()
     assert len(response.content) < 256 * 1024 + 2048
@@ -310,9 +310,8 @@ def test_cursor_from_another_database_is_answered_with_a_resync(
         # behind: either way the cursor's ids mean nothing here.
         for _ in range(max(0, _xmax(db) - _xmax(other_db)) + 1000):
             other_db.execute("select pg_current_xact_id()")
-        answer = call(
-            http, f"{other.api_url}/functions/v1", SYNC, conv, other.env()["SUPABASE_ANON_KEY"]
-        )
+        other_key = Target.from_env(other.env()).visitor_key
+        answer = call(http, f"{other.api_url}/functions/v1", SYNC, conv, other_key)
         foreign = answer.json()["cursor"]
         (other_epoch,) = one_row(other_db, "select id::text from chat_sync_epoch")
     own = sync(http, target, conv, url=url)["cursor"]

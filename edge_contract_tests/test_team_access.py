@@ -38,7 +38,7 @@ class Victim:
 
 
 def _service(http: httpx.Client, target: Target, method: str, path: str, **kw: Any) -> Any:
-    headers = {**auth_headers(target.service_role_key), "Prefer": "return=representation"}
+    headers = {**auth_headers(target.server_key), "Prefer": "return=representation"}
     response = http.request(method, f"{target.url}/rest/v1/{path}", headers=headers, **kw)
     assert response.is_success, response.text
     return response.json() if response.content else None
@@ -436,7 +436,7 @@ def test_member_answers_and_the_visitor_sees_it(
         target.functions_url,
         "chat-visitor-sync",
         {"conversationId": victim.id, "conversationToken": victim.token},
-        target.anon_key,
+        target.visitor_key,
     )
     assert sync.status_code == 200
     assert reply.json()[0]["id"] in {m["id"] for m in sync.json()["messages"]}

@@ -20,13 +20,27 @@ pytestmark = pytest.mark.writes
 DANA = "00000000-0000-4000-8000-0000000000d1"
 
 
+@pytest.fixture(params=["secret key", "service-role key"])
+def key_kind(request: pytest.FixtureRequest) -> str:
+    """The server key the console is given: the 2026 secret key or the legacy JWT."""
+    return str(request.param)
+
+
 @pytest.fixture()
-def env_file(target: Target, tmp_path: Path) -> Path:
+def env_file(target: Target, tmp_path: Path, key_kind: str) -> Path:
+    """An env with only the 2026 keys or only the legacy ones, per `key_kind`."""
     path = tmp_path / "team.env"
-    path.write_text(
-        f"SUPABASE_URL={target.url}\nSUPABASE_ANON_KEY={target.anon_key}\n"
-        f"SUPABASE_SERVICE_ROLE_KEY={target.service_role_key}\n"
-    )
+    if key_kind == "secret key":
+        keys = (
+            f"SUPABASE_PUBLISHABLE_KEY={target.publishable_key}\n"
+            f"SUPABASE_SECRET_KEY={target.secret_key}\n"
+        )
+    else:
+        keys = (
+            f"SUPABASE_ANON_KEY={target.anon_key}\n"
+            f"SUPABASE_SERVICE_ROLE_KEY={target.service_role_key}\n"
+        )
+    path.write_text(f"SUPABASE_URL={target.url}\n{keys}")
     return path
 
 
@@ -36,7 +50,7 @@ def team(capsys: pytest.CaptureFixture[str], env_file: Path, *argv: str) -> list
     out = capsys.readouterr()
     assert code == 0, out.err
     lines = out.out.splitlines()
-    assert lines[0].startswith("team: http") and lines[0].endswith(" (service-role key)")
+    assert lines[0].startswith("team: http") and lines[0].endswith(" key)")
     return lines[1:]
 
 
@@ -66,13 +80,14 @@ def visitor_sync(http: httpx.Client, target: Target, conversation: dict[str, Any
 
 
 def test_first_line_names_the_url_the_console_acts_on(
-    capsys: pytest.CaptureFixture[str], env_file: Path, target: Target
+    capsys: pytest.CaptureFixture[str], env_file: Path, target: Target, key_kind: str
 ) -> None:
-    """Every team command starts by naming the project URL, and never prints a key."""
+    """Every team command starts by naming the project URL and the kind of key it uses (the
+    secret key when the env has one), and never prints a key."""
     main(["team", "list", "--limit", "1", "--env-file", str(env_file)])
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == f"team: {target.url} (service-role key)"
-    assert target.service_role_key not in out
+    assert out.splitlines()[0] == f"team: {target.url} ({key_kind})"
+    assert target.service_role_key not in out and target.secret_key not in out
 
 
 def test_reply_prints_what_the_visitor_sync_then_shows(
@@ -213,8 +228,10 @@ def test_errors_are_one_line_with_their_exit_code(
     target: Target,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    key_kind: str,
 ) -> None:
-    """Unknown conversation: 2; a refused key: 2; nothing listening: 3; each one line."""
+    """Unknown conversation: 2; a refused key: 2 naming the variable; nothing listening: 3;
+    each one line."""
     unknown = str(uuid.uuid4())
     code, _out, err = refused(capsys, ["team", "show", unknown, "--env-file", str(env_file)])
     assert (code, err) == (
@@ -222,15 +239,19 @@ def test_errors_are_one_line_with_their_exit_code(
         f"chat-toolkit: no conversation {unknown} at {target.url}; "
         "list them with `chat-toolkit team list`\n",
     )
-    for name in ("SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY"):
-        monkeypatch.delenv(name, raising=False)
+    names = ("URL", "ANON_KEY", "SERVICE_ROLE_KEY", "PUBLISHABLE_KEY", "SECRET_KEY")
+    for name in names:
+        monkeypatch.delenv(f"SUPABASE_{name}", raising=False)
     wrong = tmp_path / "wrong.env"
-    wrong.write_text(
-        env_file.read_text().replace(target.service_role_key, target.anon_key.replace("a", "b"))
-    )
+    if key_kind == "secret key":
+        key, forged, variable = target.secret_key, "sb_secret_" + "x" * 32, "SUPABASE_SECRET_KEY"
+    else:
+        key, forged = target.service_role_key, target.anon_key.replace("a", "b")
+        variable = "SUPABASE_SERVICE_ROLE_KEY"
+    wrong.write_text(env_file.read_text().replace(key, forged))
     code, _out, err = refused(capsys, ["team", "list", "--env-file", str(wrong)])
-    assert code == 2 and err.startswith("chat-toolkit: the REST API refused the service-role key")
-    assert err.endswith("; check SUPABASE_SERVICE_ROLE_KEY\n") and err.count("\n") == 1
+    assert code == 2 and err.startswith(f"chat-toolkit: the REST API refused the {key_kind}")
+    assert err.endswith(f"; check {variable}\n") and err.count("\n") == 1
     down = tmp_path / "down.env"
     down.write_text(env_file.read_text().replace(target.url, "http://127.0.0.1:9"))
     code, _out, err = refused(capsys, ["team", "list", "--env-file", str(down)])

@@ -44,11 +44,11 @@ def _cli(target: Target, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _sync(http: httpx.Client, target: Target, body: dict[str, Any]) -> httpx.Response:
-    return call(http, target.functions_url, "chat-visitor-sync", body, target.anon_key)
+    return call(http, target.functions_url, "chat-visitor-sync", body, target.visitor_key)
 
 
 def _message(http: httpx.Client, target: Target, body: dict[str, Any]) -> httpx.Response:
-    return call(http, target.functions_url, "handle-chat-message", body, target.anon_key)
+    return call(http, target.functions_url, "handle-chat-message", body, target.visitor_key)
 
 
 def _events(db: psycopg.Connection, cid: str) -> list[str]:
@@ -181,7 +181,7 @@ def test_a_token_past_its_maximum_age_is_the_same_403_as_a_wrong_one(
         "conversationId": conv["conversationId"],
         "conversationToken": conv["conversationToken"],
     }
-    fresh = call(http, url, "chat-visitor-sync", body, target.anon_key)
+    fresh = call(http, url, "chat-visitor-sync", body, target.visitor_key)
     assert fresh.status_code == 200
     assert set(fresh.json()["conversation"]) == {
         "id",
@@ -196,9 +196,9 @@ def test_a_token_past_its_maximum_age_is_the_same_403_as_a_wrong_one(
         "where id = %s",
         (conv["conversationId"],),
     )
-    expired = call(http, url, "chat-visitor-sync", body, target.anon_key)
+    expired = call(http, url, "chat-visitor-sync", body, target.visitor_key)
     assert (expired.status_code, expired.json()) == (403, FORBIDDEN)
     message = {**body, "visitorId": conv["visitorId"], "message": "still me"}
-    sent = call(http, url, "handle-chat-message", message, target.anon_key)
+    sent = call(http, url, "handle-chat-message", message, target.visitor_key)
     assert (sent.status_code, sent.json()) == (403, FORBIDDEN)
     assert _sync(http, target, body).status_code == 200  # no maximum age: still valid

@@ -19,9 +19,11 @@ import jwt
 import psycopg
 import pytest
 
+from edge_contract_tests.helpers import Stacks
 from toolkit import stack
 from toolkit.config import DeclaredFlags, Target
 from toolkit.db.migrations import migrate
+from toolkit.keys import mint_key
 from toolkit.ops.verify import Report, verify
 from toolkit.paths import REPO_ROOT
 
@@ -38,6 +40,7 @@ ACCESS_IDS = [
     "access.authenticated.reads",
 ]
 READ_IDS = [
+    "keys.system",
     "keys.anon_key",
     "keys.service_role_key",
     "catalog.token_column",
@@ -53,12 +56,12 @@ READ_IDS = [
     "functions.handle-chat-message.answers",
     "functions.handle-chat-message.unknown_conversation",
     "functions.handle-chat-message.cors_preflight",
-    "functions.handle-chat-message.verify_jwt",
+    "functions.handle-chat-message.caller_check",
     "functions.chat-visitor-sync.answers",
     "functions.chat-visitor-sync.unknown_conversation",
     "functions.chat-visitor-sync.token_required",
     "functions.chat-visitor-sync.cors_preflight",
-    "functions.chat-visitor-sync.verify_jwt",
+    "functions.chat-visitor-sync.caller_check",
     "hardening.anon_write_grants",
     "hardening.realtime_publication",
     "lint.anon_security_definer_function_executable",
@@ -93,16 +96,26 @@ def reason(report: Report, check_id: str) -> str:
 
 
 def env_file(path: Path, target: Target, **extra: str) -> Path:
-    values = {
-        "SUPABASE_URL": target.url,
+    keys = {
+        "SUPABASE_PUBLISHABLE_KEY": target.publishable_key,
+        "SUPABASE_SECRET_KEY": target.secret_key,
         "SUPABASE_ANON_KEY": target.anon_key,
         "SUPABASE_SERVICE_ROLE_KEY": target.service_role_key,
+    }
+    values = {
+        "SUPABASE_URL": target.url,
+        **{name: key for name, key in keys.items() if key},
         "SUPABASE_FUNCTIONS_URL": target.functions_url,
         **({"SUPABASE_DB_URL": target.db_url} if target.db_url else {}),
         **extra,
     }
     path.write_text("".join(f'{k}="{v}"\n' for k, v in values.items()))
     return path
+
+
+def legacy_only(target: Target) -> Target:
+    """The target as a project before migrating sees it: no publishable or secret key."""
+    return dataclasses.replace(target, publishable_key="", secret_key="")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -134,7 +147,13 @@ def test_verify_passes_on_the_migrated_target(target: Target, db: psycopg.Connec
     assert set(statuses(report, "access.").values()) == {"PASS"}
     assert set(statuses(report, "hardening.").values()) <= {"PASS", "WARN"}
     assert set(statuses(report, "lint.").values()) <= {"PASS", "WARN"}
-    assert reason(report, "rest.anon_read.chat_messages") == "401 42501 permission denied"
+    assert reason(report, "rest.anon_read.chat_messages") == (
+        "401 42501 permission denied (publishable key)"
+    )
+    assert reason(report, "rest.service_read.chat_messages") == "200 with the secret key"
+    assert reason(report, "keys.system") == (
+        "the publishable and secret keys are used (the legacy keys too, checked below)"
+    )
 
 
 @pytest.mark.writes
@@ -164,7 +183,13 @@ def test_verify_cli_json_write_passes_and_prints_no_secret(
     assert [c["id"] for c in body["checks"]] == READ_IDS + WRITE_IDS
     assert {c["status"] for c in body["checks"] if c["id"].startswith("write.")} == {"PASS"}
     assert set(body["checks"][0]) == {"id", "status", "reason"}
-    for secret in (target.anon_key, target.service_role_key, target.jwt_secret or "-"):
+    for secret in (
+        target.anon_key,
+        target.service_role_key,
+        target.publishable_key,
+        target.secret_key,
+        target.jwt_secret or "-",
+    ):
         assert secret not in result.stdout
     assert TOKEN_OR_HASH.search(result.stdout) is None
     assert db.execute(LEFTOVERS).fetchone() == (0, 0, 0)
@@ -231,7 +256,7 @@ def test_rate_limited_probes_are_skipped_not_failed(
         "functions.chat-visitor-sync.unknown_conversation": "SKIP",
         "functions.chat-visitor-sync.token_required": "SKIP",
         "functions.chat-visitor-sync.cors_preflight": "PASS",
-        "functions.chat-visitor-sync.verify_jwt": "PASS",
+        "functions.chat-visitor-sync.caller_check": "PASS",
     }
     assert reason(report, "functions.chat-visitor-sync.token_required") == (
         "rate limited (429, Retry-After 600s); run verify again then"
@@ -257,10 +282,12 @@ def test_verify_fails_on_the_baseline(baseline_target: Target) -> None:
         "FAIL",
     )
     assert reason(report, "rest.anon_read.chat_conversations") == (
-        f"anon read is open: 2 rows visible (anon still holds SELECT); {MIGRATE}"
+        f"anon read is open: 2 rows visible with the publishable key (anon still holds SELECT); "
+        f"{MIGRATE}"
     )
     assert reason(report, "rest.anon_read.chat_messages") == (
-        f"anon read is open: 3 rows visible (anon still holds SELECT); {MIGRATE}"
+        f"anon read is open: 3 rows visible with the publishable key (anon still holds SELECT); "
+        f"{MIGRATE}"
     )
     assert reason(report, "catalog.visitor_read_policies") == (
         "anon read policies remain: chat_conversations_visitor_read on chat_conversations, "
@@ -544,10 +571,10 @@ def test_verify_checks_every_role_granted_to_authenticator(scratch: Target) -> N
 
 
 def test_swapped_keys_are_a_configuration_error_not_a_leak(target: Target) -> None:
-    """The service-role key set as SUPABASE_ANON_KEY: keys.anon_key FAILs and says so; the
-    anon read checks are skipped instead of reporting an open table."""
+    """The service-role key set as SUPABASE_ANON_KEY (a legacy-keys env): keys.anon_key FAILs
+    and says so; the anon read checks are skipped instead of reporting an open table."""
     swapped = dataclasses.replace(
-        target, anon_key=target.service_role_key, service_role_key=target.anon_key
+        legacy_only(target), anon_key=target.service_role_key, service_role_key=target.anon_key
     )
     report = verify(swapped)
     assert reason(report, "keys.anon_key") == (
@@ -562,18 +589,87 @@ def test_swapped_keys_are_a_configuration_error_not_a_leak(target: Target) -> No
 
 def test_a_key_of_another_project_is_named(target: Target) -> None:
     """An anon key signed with another secret: keys.anon_key FAILs naming the key, and the
-    API's refusal (401 PGRST301) is reported as a key problem, not as a leak."""
+    gateway's refusal (401 Invalid API key) is reported as a key problem, not as a leak."""
     foreign = jwt.encode({"role": "anon"}, "another-project-secret-" + "x" * 20, "HS256")
-    report = verify(dataclasses.replace(target, anon_key=foreign, jwt_secret=None))
+    report = verify(dataclasses.replace(legacy_only(target), anon_key=foreign, jwt_secret=None))
     assert statuses(report, "keys.")["keys.anon_key"] == "PASS"  # unverifiable without secret
     assert reason(report, "rest.anon_read.chat_conversations") == (
-        "expected 401 42501, got 401 PGRST301: the API refused SUPABASE_ANON_KEY as a JWT (a "
-        "key of another project?); fix the key"
+        "expected 401 42501, got 401: the API gateway refused SUPABASE_ANON_KEY (a key of "
+        "another project?); fix the key"
     )
-    with_secret = verify(dataclasses.replace(target, anon_key=foreign))
+    with_secret = verify(dataclasses.replace(legacy_only(target), anon_key=foreign))
     assert reason(with_secret, "keys.anon_key") == (
         "SUPABASE_ANON_KEY is not signed with SUPABASE_JWT_SECRET or has expired (a key of "
         "another project?); copy both from the same project"
+    )
+
+
+def test_a_legacy_keys_env_is_a_warning_naming_the_new_keys(target: Target) -> None:
+    """With only the legacy keys, the checks use them, keys.system WARNs that Supabase
+    retires them, and the run still passes."""
+    report = verify(legacy_only(target))
+    assert statuses(report, "keys.") == {
+        "keys.system": "WARN",
+        "keys.anon_key": "PASS",
+        "keys.service_role_key": "PASS",
+    }
+    assert reason(report, "rest.anon_read.chat_messages") == (
+        "401 42501 permission denied (anon key)"
+    )
+    assert report.passed is True
+
+
+def test_deactivated_legacy_keys_are_checked_refused(stacks: Stacks) -> None:
+    """On a `--keys new` stack, told the legacy keys are deactivated (and given them): both
+    keys.legacy_deactivated checks PASS, and the run passes on the new keys alone."""
+    state = stacks.get("new")
+    target = dataclasses.replace(
+        Target.from_env(state.env()),
+        anon_key=mint_key(state.jwt_secret, "anon"),
+        service_role_key=mint_key(state.jwt_secret, "service_role"),
+    )
+    report = verify(target, legacy_deactivated=True)
+    assert statuses(report, "keys.") == {
+        "keys.system": "PASS",
+        "keys.legacy_deactivated.rest": "PASS",
+        "keys.legacy_deactivated.functions": "PASS",
+    }
+    assert report.passed is True, [c.line() for c in report.checks if c.status == "FAIL"]
+
+
+def test_legacy_keys_said_deactivated_but_active_fail(target: Target) -> None:
+    """On a `both` stack (legacy keys active), --legacy-keys-deactivated FAILs naming every
+    way the legacy keys still get in."""
+    report = verify(target, legacy_deactivated=True)
+    assert statuses(report, "keys.legacy_deactivated.") == {
+        "keys.legacy_deactivated.rest": "FAIL",
+        "keys.legacy_deactivated.functions": "FAIL",
+    }
+    assert reason(report, "keys.legacy_deactivated.rest").startswith(
+        "the REST API still accepts the legacy anon key (401 42501), the legacy service_role "
+        "key (200), the legacy service_role key beside the publishable key (200); deactivate"
+    )
+
+
+def test_legacy_keys_deactivated_without_new_keys_is_a_config_error(
+    target: Target, tmp_path: Path
+) -> None:
+    """`verify --legacy-keys-deactivated` on an env with only the legacy keys: exit 2, one
+    line; SUPABASE_LEGACY_KEYS must be active or deactivated."""
+    legacy = env_file(tmp_path / "env", legacy_only(target))
+    result = run_cli("verify", "--env-file", str(legacy), "--legacy-keys-deactivated")
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2,
+        [
+            "chat-toolkit: the legacy keys are said to be deactivated, but "
+            "SUPABASE_PUBLISHABLE_KEY and SUPABASE_SECRET_KEY are not both set; verify needs them"
+        ],
+    )
+    bogus = env_file(tmp_path / "env2", target, SUPABASE_LEGACY_KEYS="off")
+    result = run_cli("verify", "--env-file", str(bogus))
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2,
+        ["chat-toolkit: SUPABASE_LEGACY_KEYS='off' must be active or deactivated"],
     )
 
 

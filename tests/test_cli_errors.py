@@ -66,11 +66,27 @@ def test_rollout_without_db_url_is_one_line(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("db_url", "code"),
+    [
+        ("not a url", 2),
+        ("postgresql://u@h/db?x=1", 2),
+        ("postgresql://u@127.0.0.1:notaport/db", 3),  # libpq's own "connection is bad"
+    ],
+)
+def test_migrate_with_an_invalid_database_url_is_one_line(db_url: str, code: int) -> None:
+    """A database URL libpq refuses is one line with the error's exit code (2: not a URL
+    at all), never an unexpected exception (70)."""
+    result = run_cli("migrate", "--dry-run", "--db-url", db_url)
+    assert result.returncode == code, result.stderr
+    assert result.stderr.count("\n") == 1 and "unexpected" not in result.stderr
+
+
 def test_migrate_unreachable_database_is_one_line_error() -> None:
-    """With an unreachable database `migrate` exits 4 (a MigrationError) with one
-    `chat-toolkit: ` line, no traceback."""
+    """With an unreachable database `migrate` exits 3 (Unreachable, as verify and rollout)
+    with one `chat-toolkit: ` line, no traceback."""
     result = run_cli("migrate", "--db-url", "postgresql://postgres@127.0.0.1:1/postgres")
-    assert result.returncode == 4
+    assert result.returncode == 3
     assert result.stderr.startswith("chat-toolkit: cannot connect to the database")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import config
+from toolkit import config, key_settings
 from toolkit.config import (
     DeclaredFlags,
     Rate,
@@ -18,6 +18,7 @@ from toolkit.config import (
     redact_url,
 )
 from toolkit.errors import ConfigError
+from toolkit.key_settings import legacy_keys_deactivated
 
 TARGET = {
     "SUPABASE_URL": "http://127.0.0.1:54321",
@@ -25,6 +26,18 @@ TARGET = {
     "SUPABASE_SERVICE_ROLE_KEY": "service",
 }
 SERVER = {**TARGET, "SUPABASE_JWT_SECRET": "s" * 32}
+PUBLISHABLE = "sb_publishable_" + "p" * 32
+SECRET = "sb_secret_" + "s" * 32
+NEW_TARGET = {
+    "SUPABASE_URL": "http://127.0.0.1:54321",
+    "SUPABASE_PUBLISHABLE_KEY": PUBLISHABLE,
+    "SUPABASE_SECRET_KEY": SECRET,
+}
+JWKS = (
+    '{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256",'
+    '"x":"D3Gmf3Xz6fsgxHN53HMnctmdda3U_MfBjhsWUVI9zRw",'
+    '"y":"px_AH1kK8CP8fjmpKySIgSkK_zdX6LgS-AKF0IBWUnA"}]}'
+)
 
 
 def dotenv(path: Path, **values: str) -> Path:
@@ -111,7 +124,28 @@ MESSAGES = [
     ),
     (
         lambda: Target.from_env({**TARGET, "SUPABASE_ANON_KEY": " "}),
-        "SUPABASE_ANON_KEY is not set",
+        "neither SUPABASE_PUBLISHABLE_KEY nor SUPABASE_ANON_KEY is set",
+    ),
+    (
+        lambda: Target.from_env({**TARGET, "SUPABASE_SERVICE_ROLE_KEY": ""}),
+        "neither SUPABASE_SECRET_KEY nor SUPABASE_SERVICE_ROLE_KEY is set",
+    ),
+    (
+        lambda: Target.from_env({**TARGET, "SUPABASE_PUBLISHABLE_KEY": SECRET}),
+        "SUPABASE_PUBLISHABLE_KEY is not a publishable key (those start with sb_publishable_)",
+    ),
+    (
+        lambda: Target.from_env({**TARGET, "SUPABASE_SECRET_KEYS": '{"default": "sb_x"}'}),
+        'SUPABASE_SECRET_KEYS["default"] is not a secret key (those start with sb_secret_)',
+    ),
+    (
+        lambda: Target.from_env({**TARGET, "SUPABASE_PUBLISHABLE_KEYS": f'["{PUBLISHABLE}"]'}),
+        'SUPABASE_PUBLISHABLE_KEYS is not a JSON object of keys, e.g. {"default": '
+        '"sb_publishable_..."}',
+    ),
+    (
+        lambda: Target.from_env({**TARGET, "SUPABASE_JWKS_URL": "jwks.json"}),
+        "SUPABASE_JWKS_URL='jwks.json' is not an http(s) URL",
     ),
     (
         lambda: Target.from_env({}),
@@ -151,8 +185,50 @@ MESSAGES = [
     ),
     (
         lambda: ServerSettings.from_env({**TARGET}),
-        "SUPABASE_JWT_SECRET is not set; it is needed to verify callers' JWTs "
-        "(or set FUNCTIONS_VERIFY_JWT=false behind a gateway that checks them)",
+        "no caller check is configured: set SUPABASE_PUBLISHABLE_KEY, SUPABASE_JWKS_URL or "
+        "SUPABASE_JWT_SECRET (or FUNCTIONS_AUTH=none behind a gateway that checks callers)",
+    ),
+    (
+        lambda: ServerSettings.from_env({"SUPABASE_URL": "http://h", "SUPABASE_JWT_SECRET": "s"}),
+        "neither SUPABASE_SECRET_KEY nor SUPABASE_SERVICE_ROLE_KEY is set; the functions "
+        "reach PostgREST with one",
+    ),
+    (
+        lambda: ServerSettings.from_env({**SERVER, "FUNCTIONS_AUTH": "publishable,anon"}),
+        "FUNCTIONS_AUTH='publishable,anon' must list publishable, secret, user, legacy "
+        "(comma-separated), or be none",
+    ),
+    (
+        lambda: ServerSettings.from_env({**SERVER, "FUNCTIONS_AUTH": "publishable,legacy"}),
+        "FUNCTIONS_AUTH names publishable, but SUPABASE_PUBLISHABLE_KEY (or "
+        "SUPABASE_PUBLISHABLE_KEYS) is not set",
+    ),
+    (
+        lambda: ServerSettings.from_env(
+            {**SERVER, "FUNCTIONS_AUTH": "legacy", "FUNCTIONS_VERIFY_JWT": "false"}
+        ),
+        "FUNCTIONS_AUTH='legacy' asks for a caller check that FUNCTIONS_VERIFY_JWT=false turns "
+        "off; unset one of them",
+    ),
+    (
+        lambda: ServerSettings.from_env(
+            {**SERVER, "SUPABASE_JWKS": JWKS, "SUPABASE_JWKS_URL": "http://h/jwks.json"}
+        ),
+        "set SUPABASE_JWKS or SUPABASE_JWKS_URL, not both",
+    ),
+    (
+        lambda: ServerSettings.from_env({**SERVER, "SUPABASE_JWKS": '{"kid": "k1"}'}),
+        'SUPABASE_JWKS is not a JWKS (a JWKS is a JSON object {"keys": [...]})',
+    ),
+    (
+        lambda: ServerSettings.from_env(
+            {**SERVER, "SUPABASE_JWKS": '{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}'}
+        ),
+        "SUPABASE_JWKS holds no ES256 or RS256 key",
+    ),
+    (
+        lambda: legacy_keys_deactivated({"SUPABASE_LEGACY_KEYS": "Off"}),
+        "SUPABASE_LEGACY_KEYS='off' must be active or deactivated",
     ),
     (
         lambda: ServerSettings.from_env({**SERVER, "CHAT_RESPONDER": "GPT"}),
@@ -184,12 +260,13 @@ def test_config_error_message(read: object, message: str) -> None:
 
 
 def test_every_config_error_in_config_py_is_covered() -> None:
-    """Each `raise ConfigError(...)` in config.py has a literal part found in a case above."""
-    source = ast.parse(Path(config.__file__).read_text())
+    """Each `raise ConfigError(...)` in config.py and key_settings.py has a literal part
+    found in a case above."""
     expected = [message for _, message in MESSAGES]
     sites = [
         node.exc
-        for node in ast.walk(source)
+        for module in (config, key_settings)
+        for node in ast.walk(ast.parse(Path(module.__file__ or "").read_text()))
         if isinstance(node, ast.Raise)
         and isinstance(node.exc, ast.Call)
         and getattr(node.exc.func, "id", None) == "ConfigError"
@@ -203,7 +280,7 @@ def test_every_config_error_in_config_py_is_covered() -> None:
         ]
         if not any(all(part in m for part in parts) for m in expected):
             uncovered.append(f"line {call.lineno}: {parts}")
-    assert len(sites) == 17
+    assert len(sites) == 28
     assert uncovered == []
 
 
@@ -213,6 +290,95 @@ def test_settings_read_from_the_mapping_given() -> None:
     assert settings.rate_sync == Rate(5, 10)
     assert settings.rate_message == Rate(20, 60)
     assert Target.from_env(TARGET).functions_url == "http://127.0.0.1:54321/functions/v1"
+
+
+# -- the key system -------------------------------------------------------------------
+
+
+def test_a_target_with_only_the_new_keys_prefers_them() -> None:
+    """Only publishable and secret keys: the visitor uses the publishable key, servers the
+    secret key, and no legacy key is needed."""
+    target = Target.from_env(NEW_TARGET)
+    assert (target.visitor_key, target.server_key) == (PUBLISHABLE, SECRET)
+    assert (target.anon_key, target.service_role_key) == ("", "")
+    assert (target.visitor_key_name, target.server_key_name) == (
+        "SUPABASE_PUBLISHABLE_KEY",
+        "SUPABASE_SECRET_KEY",
+    )
+
+
+def test_a_legacy_target_uses_the_legacy_keys() -> None:
+    """Only the legacy JWT keys: they are the visitor's and the server's keys."""
+    target = Target.from_env(TARGET)
+    assert (target.visitor_key, target.server_key) == ("anon", "service")
+    assert target.visitor_key_name == "SUPABASE_ANON_KEY"
+
+
+def test_the_json_key_forms_give_the_default_key_first() -> None:
+    """SUPABASE_PUBLISHABLE_KEYS / SUPABASE_SECRET_KEYS as the function runtime provides them:
+    "default" is the key used; every value is accepted by the functions."""
+    other = "sb_publishable_" + "o" * 32
+    env = {
+        "SUPABASE_URL": "http://127.0.0.1:54321",
+        "SUPABASE_PUBLISHABLE_KEYS": f'{{"web": "{other}", "default": "{PUBLISHABLE}"}}',
+        "SUPABASE_SECRET_KEYS": f'{{"default": "{SECRET}"}}',
+    }
+    assert Target.from_env(env).publishable_key == PUBLISHABLE
+    settings = ServerSettings.from_env(env)
+    assert settings.publishable_keys == (PUBLISHABLE, other)
+    assert (settings.rest_key, settings.auth) == (SECRET, ("publishable",))
+
+
+def test_a_visitor_only_target_reads_no_server_key() -> None:
+    """`chat` (service_role=False) works with only the publishable key in the env."""
+    env = {"SUPABASE_URL": "http://h", "SUPABASE_PUBLISHABLE_KEY": PUBLISHABLE}
+    target = Target.from_env(env, service_role=False)
+    assert (target.visitor_key, target.server_key) == (PUBLISHABLE, "")
+
+
+@pytest.mark.parametrize(
+    ("extra", "auth", "rest_key"),
+    [
+        ({}, ("legacy",), "service"),
+        ({"SUPABASE_PUBLISHABLE_KEY": PUBLISHABLE}, ("publishable", "legacy"), "service"),
+        (
+            {"SUPABASE_SECRET_KEY": SECRET, "SUPABASE_JWKS_URL": "http://h/jwks.json"},
+            ("user", "legacy"),
+            SECRET,
+        ),
+        ({"SUPABASE_JWKS": JWKS}, ("user", "legacy"), "service"),
+        ({"FUNCTIONS_AUTH": "legacy, legacy"}, ("legacy",), "service"),
+        ({"FUNCTIONS_AUTH": "none"}, (), "service"),
+        ({"FUNCTIONS_VERIFY_JWT": "false"}, (), "service"),
+    ],
+    ids=["legacy", "publishable", "jwks-url", "jwks-inline", "explicit", "none", "verify-off"],
+)
+def test_functions_auth_defaults_to_what_is_configured(
+    extra: dict[str, str], auth: tuple[str, ...], rest_key: str
+) -> None:
+    """Unset FUNCTIONS_AUTH is publishable,user,legacy less what the env cannot check; the
+    functions reach PostgREST with the secret key when there is one."""
+    settings = ServerSettings.from_env({**SERVER, **extra})
+    assert (settings.auth, settings.rest_key) == (auth, rest_key)
+
+
+@pytest.mark.parametrize(
+    ("extra", "cursor_secret"),
+    [
+        ({}, "service"),
+        ({"SUPABASE_SECRET_KEY": SECRET}, SECRET),
+        ({"SUPABASE_SECRET_KEYS": f'{{"default": "{SECRET}"}}'}, SECRET),
+        ({"SUPABASE_SECRET_KEY": SECRET, "CHAT_CURSOR_KEY": "k" * 32}, "k" * 32),
+    ],
+    ids=["service-role", "secret", "secret-keys", "cursor-key"],
+)
+def test_cursors_are_sealed_with_the_cursor_key_else_the_rest_key(
+    extra: dict[str, str], cursor_secret: str
+) -> None:
+    """CHAT_CURSOR_KEY when set, else the key the functions reach PostgREST with (secret,
+    else service_role): every worker reads the same env, so each opens the others' cursors."""
+    settings = ServerSettings.from_env({**SERVER, **extra})
+    assert settings.cursor_secret == cursor_secret
 
 
 # -- redact_url -------------------------------------------------------------------------

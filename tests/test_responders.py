@@ -46,7 +46,7 @@ def rules_reply(message: str) -> Reply:
 def settings(**overrides: object) -> ServerSettings:
     base: dict[str, object] = {
         "supabase_url": "http://127.0.0.1:1",
-        "service_role_key": "service",
+        "rest_key": "service",
         "jwt_secret": None,
         "responder": "openai",
         "openai_base_url": "https://llm.test/v1",

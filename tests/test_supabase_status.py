@@ -41,11 +41,14 @@ STUDIO_URL="http://127.0.0.1:54323"
 
 EXPECTED = {
     "SUPABASE_URL": "http://127.0.0.1:54321",
+    "SUPABASE_PUBLISHABLE_KEY": "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH",
+    "SUPABASE_SECRET_KEY": "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz",
     "SUPABASE_ANON_KEY": ANON,
     "SUPABASE_SERVICE_ROLE_KEY": SERVICE,
     "SUPABASE_DB_URL": "postgresql://postgres:postgres@127.0.0.1:54322/postgres",
     "SUPABASE_FUNCTIONS_URL": "http://127.0.0.1:54321/functions/v1",
     "SUPABASE_JWT_SECRET": SECRET,
+    "SUPABASE_JWKS_URL": "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json",
 }
 
 
@@ -53,12 +56,23 @@ def without(*keys: str) -> str:
     return "".join(line + "\n" for line in SAMPLE.splitlines() if line.split("=")[0] not in keys)
 
 
-def test_sample_maps_to_exactly_the_six_toolkit_variables() -> None:
-    """The CLI sample yields the six SUPABASE_* variables, with the legacy JWT keys."""
+def test_sample_maps_to_both_key_systems() -> None:
+    """The CLI sample yields the publishable and secret keys beside the legacy JWT keys and
+    their secret, and where Auth publishes its signing keys."""
     env = toolkit_env(parse_status_env(SAMPLE))
     assert env == EXPECTED
     assert role_of(env["SUPABASE_ANON_KEY"], SECRET) == "anon"
     assert role_of(env["SUPABASE_SERVICE_ROLE_KEY"], SECRET) == "service_role"
+
+
+def test_either_key_system_alone_is_enough() -> None:
+    """Output with only the new keys, or only the legacy ones, maps to what it has."""
+    new = toolkit_env(parse_status_env(without("ANON_KEY", "SERVICE_ROLE_KEY", "JWT_SECRET")))
+    assert "SUPABASE_ANON_KEY" not in new
+    assert new["SUPABASE_SECRET_KEY"] == EXPECTED["SUPABASE_SECRET_KEY"]
+    legacy = toolkit_env(parse_status_env(without("PUBLISHABLE_KEY", "SECRET_KEY")))
+    assert "SUPABASE_PUBLISHABLE_KEY" not in legacy
+    assert legacy["SUPABASE_ANON_KEY"] == ANON
 
 
 def test_parser_unquotes_escapes_and_skips_notices() -> None:
@@ -87,17 +101,17 @@ def test_functions_url_defaults_to_the_api_url() -> None:
 def test_missing_keys_are_named_in_one_line() -> None:
     """Every missing required key is named, in one message."""
     with pytest.raises(ConfigError) as caught:
-        toolkit_env(parse_status_env(without("ANON_KEY", "DB_URL")))
+        toolkit_env(parse_status_env(without("ANON_KEY", "PUBLISHABLE_KEY", "DB_URL")))
     assert str(caught.value) == (
-        "`supabase status -o env` output lacks ANON_KEY, DB_URL; is the stack running "
-        "(`supabase start`), and was it `-o env` output?"
+        "`supabase status -o env` output lacks PUBLISHABLE_KEY or ANON_KEY, DB_URL; is the "
+        "stack running (`supabase start`), and was it `-o env` output?"
     )
 
 
 def test_pretty_status_output_is_refused() -> None:
     """The table `supabase status` prints without `-o env` has none of the keys."""
     pretty = "         API URL: http://127.0.0.1:54321\n     DB URL: postgresql://...\n"
-    with pytest.raises(ConfigError, match="lacks API_URL, ANON_KEY, SERVICE_ROLE_KEY, DB_URL"):
+    with pytest.raises(ConfigError, match="lacks API_URL, PUBLISHABLE_KEY or ANON_KEY, SECRET"):
         toolkit_env(parse_status_env(pretty))
 
 
@@ -110,7 +124,7 @@ def test_dotenv_output_round_trips_through_python_dotenv() -> None:
 
 
 def test_cli_reads_stdin_and_prints_dotenv() -> None:
-    """`chat-toolkit env --from-supabase-status` (stdin) prints the six lines and exits 0."""
+    """`chat-toolkit env --from-supabase-status` (stdin) prints the variables and exits 0."""
     result = subprocess.run(
         [sys.executable, "-m", "toolkit.cli", "env", "--from-supabase-status"],
         input=SAMPLE,
@@ -124,10 +138,10 @@ def test_cli_reads_stdin_and_prints_dotenv() -> None:
 
 
 def test_cli_missing_keys_is_a_one_line_error() -> None:
-    """A file lacking SERVICE_ROLE_KEY is a ConfigError: exit 2, one stderr line, no output."""
+    """A file lacking both server keys is a ConfigError: exit 2, one stderr line, no output."""
     result = subprocess.run(
         [sys.executable, "-m", "toolkit.cli", "env", "--from-supabase-status", "-"],
-        input=without("SERVICE_ROLE_KEY"),
+        input=without("SERVICE_ROLE_KEY", "SECRET_KEY"),
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -135,6 +149,6 @@ def test_cli_missing_keys_is_a_one_line_error() -> None:
     )
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.splitlines() == [
-        "chat-toolkit: `supabase status -o env` output lacks SERVICE_ROLE_KEY; is the stack "
-        "running (`supabase start`), and was it `-o env` output?"
+        "chat-toolkit: `supabase status -o env` output lacks SECRET_KEY or SERVICE_ROLE_KEY; "
+        "is the stack running (`supabase start`), and was it `-o env` output?"
     ]

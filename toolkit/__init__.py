@@ -4,7 +4,8 @@ cli               `chat-toolkit`: arguments and the environment read once; error
 config            the settings (Target, ServerSettings, ...), which source wins, redact_url
 errors            the one error tree, each class with its exit code
 protocol          facts of the wire written once (paths, headers, CORS, names, codes)
-tokens, keys      conversation tokens; Supabase's legacy HS256 API keys
+tokens, keys      conversation tokens; Supabase's API keys (legacy HS256, sb_ keys) and JWTs
+key_settings      the key system's variables and FUNCTIONS_AUTH (read for config)
 supabase_status   `chat-toolkit env --from-supabase-status`
 paths             where the SQL and the installed binaries are
 functions/        server side: the two edge functions

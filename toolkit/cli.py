@@ -6,14 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from toolkit import stack
 from toolkit.config import load_environment, redact_url
 from toolkit.db import migrations
 from toolkit.db.connect import hide_password
@@ -21,13 +17,12 @@ from toolkit.errors import (
     CheckFailed,
     ConfigError,
     Interrupted,
-    StackError,
     ToolkitError,
     UsageError,
 )
 from toolkit.load.soak import command as soak_command
 from toolkit.ops import erasure, team, tokens
-from toolkit.stack import probes
+from toolkit.stack import command as stack_command
 
 __all__ = ["BUG_EXIT_CODE", "ENV_FILE_HELP", "main"]
 
@@ -65,80 +60,6 @@ def _say(line: str) -> None:
 def _environment(args: argparse.Namespace) -> dict[str, str]:
     """The one read of the process environment: with --env-file, the file wins over it."""
     return load_environment(os.environ, args.env_file)
-
-
-# -- stack ------------------------------------------------------------------------------
-
-
-def _stack_up(args: argparse.Namespace) -> int:
-    options = stack.StackOptions(
-        directory=args.dir,
-        baseline_only=args.baseline_only,
-        auto_expose=not args.no_auto_expose,
-        functions=not args.no_functions,
-        api_port=args.api_port,
-        db_port=args.db_port,
-        rest_port=args.rest_port,
-        functions_port=args.functions_port,
-        functions_workers=args.workers,
-        functions_instances=args.functions_instances,
-    )
-    started = time.monotonic()
-    # SIGTERM stops a starting stack as Ctrl-C does: every part started is stopped.
-    signal.signal(signal.SIGTERM, _interrupt)
-    state = stack.up(options, progress=_say, started=_hold_for_tests)
-    _say(f"stack up in {time.monotonic() - started:.1f}s; env written to {args.dir / 'env'}")
-    env = state.env()
-    for key, value in env.items():
-        _say(f"  {key}={value}")
-    _say(f"widget {env['SUPABASE_URL']}/widget/?key={env['SUPABASE_ANON_KEY']}")
-    for line in probes.read_summary(
-        env["SUPABASE_URL"], env["SUPABASE_ANON_KEY"], env["SUPABASE_SERVICE_ROLE_KEY"]
-    ):
-        _say(line)
-    if args.detach:
-        _say(f"stop it with: chat-toolkit stack down --dir {shlex.quote(str(args.dir))}")
-        return 0
-    _say("running; press Ctrl-C to stop")
-    reason = stack.wait_foreground(state)
-    _say(f"stack {reason}")
-    return 0 if reason == "stopped" else StackError.exit_code
-
-
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _hold_for_tests(stage: str) -> None:
-    """CHAT_TOOLKIT_STACK_HOLD=<stage> pauses `stack up` once that stage (postgres, schema,
-    postgrest, functions, nginx) is under way, until a signal: how the tests interrupt
-    each stage."""
-    if os.environ.get("CHAT_TOOLKIT_STACK_HOLD") == stage:
-        _say(f"holding at {stage} (CHAT_TOOLKIT_STACK_HOLD) until a signal")
-        signal.pause()
-
-
-def _stack_down(args: argparse.Namespace) -> int:
-    stopped = stack.down(args.dir)
-    _say(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
-    return 0
-
-
-def _stack_status(args: argparse.Namespace) -> int:
-    rows = stack.status(args.dir)
-    for part, state, where in rows:
-        _say(f"{part:<10} {state:<22} {where}")
-    if not all(s.startswith("running") for _, s, _ in rows):
-        raise CheckFailed(f"not every part of the stack in {args.dir} is running")
-    return 0
-
-
-def _stack_env(args: argparse.Namespace) -> int:
-    path = args.dir / "env"
-    if stack.read_state(args.dir.resolve()) is None or not path.is_file():
-        raise StackError(f"no running stack in {args.dir}; start one with `chat-toolkit stack up`")
-    sys.stdout.write(path.read_text())
-    return 0
 
 
 # -- migrate ----------------------------------------------------------------------------
@@ -224,11 +145,13 @@ def _team(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from toolkit.config import DeclaredFlags, Target
+    from toolkit.key_settings import legacy_keys_deactivated
     from toolkit.ops.verify import verify
 
     env = _environment(args)
     target = Target.from_env(env)
     flags = DeclaredFlags.from_env(env)
+    deactivated = args.legacy_keys_deactivated or legacy_keys_deactivated(env)
     if not args.json:
         database = f" and {redact_url(target.db_url)}" if target.db_url else ""
         note = " (--write: its test rows are deleted afterwards)" if args.write else ""
@@ -237,6 +160,7 @@ def _verify(args: argparse.Namespace) -> int:
         target,
         flags,
         write=args.write,
+        legacy_deactivated=deactivated,
         on_check=(lambda _check: None) if args.json else (lambda check: _say(check.line())),
     )
     _say(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
@@ -280,49 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     env_flag = argparse.ArgumentParser(add_help=False)
     env_flag.add_argument("--env-file", help=ENV_FILE_HELP)
 
-    stack_parser = commands.add_parser("stack", help="the embedded local stack")
-    stack_commands = stack_parser.add_subparsers(required=True, metavar="ACTION")
-    dir_flag = argparse.ArgumentParser(add_help=False)
-    dir_flag.add_argument(
-        "--dir", type=Path, default=Path(".stack"), help="stack folder (default .stack)"
-    )
-
-    p = stack_commands.add_parser("up", parents=[dir_flag], help="start the stack")
-    p.add_argument("--detach", action="store_true", help="return once every part is ready")
-    p.add_argument(
-        "--baseline-only",
-        action="store_true",
-        help="stop before the migrations: the pre-cutover, leaking schema",
-    )
-    p.add_argument(
-        "--no-auto-expose",
-        action="store_true",
-        help="model the 2026 default: no automatic grants on new tables",
-    )
-    p.add_argument("--no-functions", action="store_true", help="do not start the functions server")
-    p.add_argument("--workers", type=int, default=1, help="functions server worker processes")
-    p.add_argument(
-        "--functions-instances",
-        type=int,
-        default=1,
-        metavar="N",
-        help="functions servers behind the gateway, for rolling restarts (default 1)",
-    )
-    for name in ("api", "db", "rest", "functions"):
-        p.add_argument(
-            f"--{name}-port",
-            type=int,
-            default=0,
-            metavar="PORT",
-            help=f"{name} port (default: a free one)",
-        )
-    p.set_defaults(run=_stack_up)
-    for name, run, text in (
-        ("down", _stack_down, "stop the stack"),
-        ("status", _stack_status, "what runs where"),
-        ("env", _stack_env, "print the stack's env file"),
-    ):
-        stack_commands.add_parser(name, parents=[dir_flag], help=text).set_defaults(run=run)
+    stack_command.add_parser(commands)
 
     p = commands.add_parser(
         "migrate",
@@ -386,9 +268,10 @@ def _parser() -> argparse.ArgumentParser:
         parents=[env_flag],
         help="chat as a visitor from the terminal (local development)",
         description="Chat as a website visitor through the two edge functions at "
-        "SUPABASE_FUNCTIONS_URL with SUPABASE_ANON_KEY. Type a line and press Enter to "
-        "send; replies and 'team is typing…' appear as they arrive. The session file keeps "
-        "the conversation (and its token) so the next start resumes it. Ctrl-D or Ctrl-C quits.",
+        "SUPABASE_FUNCTIONS_URL with SUPABASE_PUBLISHABLE_KEY (else SUPABASE_ANON_KEY). Type a "
+        "line and press Enter to send; replies and 'team is typing…' appear as they arrive. "
+        "The session file keeps the conversation (and its token) so the next start resumes "
+        "it. Ctrl-D or Ctrl-C quits.",
     )
     p.add_argument(
         "--session",
@@ -442,6 +325,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also run the seed's five validations end to end, on rows marked "
         "chat-toolkit-verify-* that are deleted afterwards",
     )
+    p.add_argument(
+        "--legacy-keys-deactivated",
+        action="store_true",
+        help="the project's legacy anon / service_role keys are deactivated: check that they "
+        "are refused (also SUPABASE_LEGACY_KEYS=deactivated)",
+    )
     p.set_defaults(run=_verify)
 
     p = commands.add_parser("rollout", help="the seed's post-cutover rollout")
@@ -461,9 +350,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "env",
         help="write the toolkit's SUPABASE_* variables in dotenv form",
-        description="Turn `supabase status -o env` output into SUPABASE_URL, SUPABASE_ANON_KEY, "
-        "SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL, SUPABASE_FUNCTIONS_URL and "
-        "SUPABASE_JWT_SECRET, printed to stdout, e.g. "
+        description="Turn `supabase status -o env` output into SUPABASE_URL, "
+        "SUPABASE_PUBLISHABLE_KEY, SUPABASE_SECRET_KEY, SUPABASE_ANON_KEY, "
+        "SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL, SUPABASE_FUNCTIONS_URL, SUPABASE_JWT_SECRET "
+        "and SUPABASE_JWKS_URL (those it has), printed to stdout, e.g. "
         "`supabase status -o env | chat-toolkit env --from-supabase-status > .env`.",
     )
     p.add_argument(

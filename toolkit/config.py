@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from dotenv import dotenv_values
 
 from toolkit.errors import ConfigError
+from toolkit.key_settings import functions_auth, inline_jwks, publishable_keys, secret_keys
 from toolkit.keys import CLOCK_SKEW_SECONDS
 from toolkit.protocol import FUNCTIONS_PATH
 
@@ -122,15 +123,11 @@ def _db_url(env: Env) -> str | None:
     return value
 
 
-def _require(env: Env, name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{name} is not set")
-    return value
-
-
 def _url(env: Env, name: str, default: str | None = None) -> str:
+    """An http(s) URL without its trailing slash; `default` "" makes it optional ("")."""
     value = env.get(name, "").strip() or default
+    if value == "":
+        return ""
     if value is None:
         raise ConfigError(
             f"{name} is not set (e.g. http://127.0.0.1:54321; `chat-toolkit stack env` prints one)"
@@ -215,31 +212,66 @@ class DeclaredFlags:
 
 @dataclass(frozen=True)
 class Target:
-    """A Supabase project to talk to as a client: embedded, `supabase start`, or live."""
+    """A Supabase project to talk to as a client: embedded, `supabase start`, or live.
+
+    A project carries the legacy JWT keys (anon, service_role), the 2026 keys (publishable,
+    secret), or both during a migration; `visitor_key` and `server_key` prefer the new ones.
+    """
 
     url: str
-    anon_key: str
-    service_role_key: str  # "" when read for a visitor-only command, which never uses it
+    anon_key: str  # "" when the env has no legacy anon key
+    service_role_key: str  # "" without one, or when read for a visitor-only command
     functions_url: str
     db_url: str | None
     jwt_secret: str | None
+    publishable_key: str = ""
+    secret_key: str = ""  # "" without one, or when read for a visitor-only command
+    jwks_url: str | None = None
+
+    @property
+    def visitor_key(self) -> str:
+        """The key a visitor's browser holds: the publishable key, else the legacy anon key."""
+        return self.publishable_key or self.anon_key
+
+    @property
+    def server_key(self) -> str:
+        """The key servers and operator tools use: the secret key, else the service_role key."""
+        return self.secret_key or self.service_role_key
+
+    @property
+    def visitor_key_name(self) -> str:
+        """The variable `visitor_key` came from, for messages."""
+        return "SUPABASE_PUBLISHABLE_KEY" if self.publishable_key else "SUPABASE_ANON_KEY"
+
+    @property
+    def server_key_name(self) -> str:
+        return "SUPABASE_SECRET_KEY" if self.secret_key else "SUPABASE_SERVICE_ROLE_KEY"
 
     @classmethod
     def from_env(cls, env: Env, *, service_role: bool = True) -> Target:
-        """Read the target; `service_role=False` for visitor-only commands (`chat`)."""
+        """Read the target; `service_role=False` for visitor-only commands (`chat`), which
+        need no server key and never read one."""
         url = _url(env, "SUPABASE_URL")
         db_url = _db_url(env)
+        publishable = publishable_keys(env)
+        anon = env.get("SUPABASE_ANON_KEY", "").strip()
+        if not (publishable or anon):
+            raise ConfigError("neither SUPABASE_PUBLISHABLE_KEY nor SUPABASE_ANON_KEY is set")
+        secret = secret_keys(env) if service_role else ()
+        service = env.get("SUPABASE_SERVICE_ROLE_KEY", "").strip() if service_role else ""
+        if service_role and not (secret or service):
+            raise ConfigError("neither SUPABASE_SECRET_KEY nor SUPABASE_SERVICE_ROLE_KEY is set")
+        jwks_url = _url(env, "SUPABASE_JWKS_URL", "") or None
         return cls(
             url=url,
-            anon_key=_require(env, "SUPABASE_ANON_KEY"),
-            service_role_key=(
-                _require(env, "SUPABASE_SERVICE_ROLE_KEY")
-                if service_role
-                else env.get("SUPABASE_SERVICE_ROLE_KEY", "").strip()
-            ),
+            anon_key=anon,
+            service_role_key=service,
             functions_url=_url(env, "SUPABASE_FUNCTIONS_URL", f"{url}{FUNCTIONS_PATH}"),
             db_url=db_url,
             jwt_secret=env.get("SUPABASE_JWT_SECRET", "").strip() or None,
+            publishable_key=publishable[0] if publishable else "",
+            secret_key=secret[0] if secret else "",
+            jwks_url=jwks_url,
         )
 
 
@@ -255,9 +287,13 @@ class ServerSettings:
     """Everything the functions server needs, with CONTRACT §7's defaults."""
 
     supabase_url: str
-    service_role_key: str
-    jwt_secret: str | None
-    verify_jwt: bool = True
+    rest_key: str  # how the functions reach PostgREST: the secret key, else service_role
+    jwt_secret: str | None = None
+    publishable_keys: tuple[str, ...] = ()
+    secret_keys: tuple[str, ...] = ()
+    jwks: str | None = None  # inline JWKS JSON
+    jwks_url: str | None = None
+    auth: tuple[str, ...] = ()  # FUNCTIONS_AUTH's modes; () checks no caller
     jwt_leeway_seconds: float = CLOCK_SKEW_SECONDS
     enforce_token: bool = False
     allow_bootstrap: bool = True
@@ -283,17 +319,31 @@ class ServerSettings:
     db_url: str | None = None
     """Long-poll wake-ups (LISTEN); without it `wait` is answered at once."""
     cursor_secret: str = ""
-    """Seals sync cursors: CHAT_CURSOR_KEY, else the service-role key."""
+    """Seals sync cursors: CHAT_CURSOR_KEY, else the REST key (secret, else service_role)."""
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
-        verify_jwt = flag(env, "FUNCTIONS_VERIFY_JWT", True)
-        jwt_secret = env.get("SUPABASE_JWT_SECRET", "").strip() or None
-        if verify_jwt and jwt_secret is None:
+        publishable = publishable_keys(env)
+        secret = secret_keys(env)
+        service = env.get("SUPABASE_SERVICE_ROLE_KEY", "").strip()
+        if not (secret or service):
             raise ConfigError(
-                "SUPABASE_JWT_SECRET is not set; it is needed to verify callers' JWTs "
-                "(or set FUNCTIONS_VERIFY_JWT=false behind a gateway that checks them)"
+                "neither SUPABASE_SECRET_KEY nor SUPABASE_SERVICE_ROLE_KEY is set; the functions "
+                "reach PostgREST with one"
             )
+        jwt_secret = env.get("SUPABASE_JWT_SECRET", "").strip() or None
+        jwks_url = _url(env, "SUPABASE_JWKS_URL", "") or None
+        jwks = inline_jwks(env, url_set=jwks_url is not None)
+        auth = functions_auth(
+            env,
+            {
+                "publishable": bool(publishable),
+                "secret": bool(secret),
+                "user": bool(jwks or jwks_url),
+                "legacy": jwt_secret is not None,
+            },
+            verify_jwt=flag(env, "FUNCTIONS_VERIFY_JWT", True),
+        )
         responder = env.get("CHAT_RESPONDER", "rules").strip().lower() or "rules"
         if responder not in ("rules", "openai", "none"):
             raise ConfigError(f"CHAT_RESPONDER={responder!r} must be rules, openai or none")
@@ -306,8 +356,8 @@ class ServerSettings:
         faq_file = env.get("CHAT_FAQ_FILE", "").strip() or None
         if faq_file is not None and not Path(faq_file).is_file():
             raise ConfigError(f"CHAT_FAQ_FILE={faq_file!r} does not exist")
-        defaults = cls(supabase_url="", service_role_key="", jwt_secret=None)
-        service_role_key = _require(env, "SUPABASE_SERVICE_ROLE_KEY")
+        defaults = cls(supabase_url="", rest_key="")
+        rest_key = secret[0] if secret else service
         cursor_key = env.get("CHAT_CURSOR_KEY", "").strip()
         if cursor_key and len(cursor_key) < 32:
             raise ConfigError(
@@ -316,9 +366,13 @@ class ServerSettings:
             )
         return cls(
             supabase_url=_url(env, "SUPABASE_URL"),
-            service_role_key=service_role_key,
+            rest_key=rest_key,
             jwt_secret=jwt_secret,
-            verify_jwt=verify_jwt,
+            publishable_keys=publishable,
+            secret_keys=secret,
+            jwks=jwks,
+            jwks_url=jwks_url,
+            auth=auth,
             jwt_leeway_seconds=_number(
                 env, "FUNCTIONS_JWT_LEEWAY_SECONDS", defaults.jwt_leeway_seconds
             ),
@@ -356,5 +410,5 @@ class ServerSettings:
             token_max_age_days=_number(env, "CHAT_TOKEN_MAX_AGE_DAYS", 0) or None,
             trusted_proxies=_networks(env, "CHAT_TRUSTED_PROXIES", defaults.trusted_proxies),
             db_url=_db_url(env),
-            cursor_secret=cursor_key or service_role_key,
+            cursor_secret=cursor_key or rest_key,
         )

@@ -23,6 +23,7 @@ __all__ = [
     "HANDLE_CHAT_MESSAGE",
     "INTERNAL_ERROR",
     "INVALID_REQUEST",
+    "JWKS_PATH",
     "METHOD_NOT_ALLOWED",
     "NOT_FOUND",
     "PAYLOAD_TOO_LARGE",
@@ -32,6 +33,7 @@ __all__ = [
     "READ_TABLES",
     "REST_PATH",
     "RETRY_AFTER",
+    "SB_API_KEY",
     "TOKEN_REQUIRED",
     "UNAUTHORIZED",
     "UPSTREAM_UNAVAILABLE",
@@ -41,6 +43,8 @@ __all__ = [
 # -- paths under the project URL (the API gateway) ----------------------------------------
 REST_PATH = "/rest/v1"
 FUNCTIONS_PATH = "/functions/v1"
+JWKS_PATH = "/auth/v1/.well-known/jwks.json"
+"""Where Supabase Auth publishes the public keys of its JWT signing keys."""
 
 # -- header names (HTTP compares them case-insensitively) ---------------------------------
 APIKEY = "apikey"
@@ -49,6 +53,8 @@ CLIENT_INFO = "x-client-info"
 CONTENT_TYPE = "Content-Type"
 RETRY_AFTER = "Retry-After"
 PREFER = "Prefer"
+SB_API_KEY = "sb-api-key"
+"""What Supabase's gateway puts a publishable / secret key's role JWT in, on /functions/v1/."""
 
 # -- CORS: the headers Supabase's function template allows (supabase/functions/_shared/cors.ts)
 CORS_ALLOW_HEADERS = ("authorization", "x-client-info", "apikey", "content-type")
@@ -82,5 +88,10 @@ INTERNAL_ERROR = "internal_error"
 
 
 def api_key_headers(key: str) -> dict[str, str]:
-    """What supabase-js sends with a key: `apikey` and `Authorization: Bearer <key>`."""
+    """The headers the toolkit sends with a key. A legacy JWT key: `apikey` and
+    `Authorization: Bearer <key>`, as supabase-js does. A publishable or secret key (`sb_`):
+    `apikey` only, as the Supabase CLI and its function template do, since it is no JWT;
+    Supabase's gateway puts the role's JWT in its place."""
+    if key.startswith("sb_"):
+        return {APIKEY: key}
     return {APIKEY: key, AUTHORIZATION: f"Bearer {key}"}

@@ -2,9 +2,9 @@
 
 The CLI prints `KEY="value"` lines (godotenv's format: double quotes, backslash escapes):
 API_URL, DB_URL, FUNCTIONS_URL, ANON_KEY, SERVICE_ROLE_KEY, JWT_SECRET, PUBLISHABLE_KEY,
-SECRET_KEY and more. The toolkit wants the legacy JWT keys: its functions server checks
-callers' JWTs with the JWT secret, and `sb_publishable_...` / `sb_secret_...` keys are not
-JWTs (Supabase's gateway swaps them; nothing here does).
+SECRET_KEY and more. Both key systems are kept: the publishable and secret keys (which every
+client of the toolkit prefers) and the legacy JWT keys with their secret. SUPABASE_JWKS_URL
+is where the stack's Auth publishes its signing keys (API_URL + /auth/v1/.well-known/jwks.json).
 """
 
 from __future__ import annotations
@@ -12,20 +12,29 @@ from __future__ import annotations
 import re
 
 from toolkit.errors import ConfigError
-from toolkit.protocol import FUNCTIONS_PATH
+from toolkit.protocol import FUNCTIONS_PATH, JWKS_PATH
 
 __all__ = ["REQUIRED", "parse_status_env", "to_dotenv", "toolkit_env"]
 
-# Toolkit variable ← `supabase status -o env` key, in the order they are printed.
+# Toolkit variable ← `supabase status -o env` key, in the order they are printed (the ones
+# the output lacks are left out).
 _MAPPING = (
     ("SUPABASE_URL", "API_URL"),
+    ("SUPABASE_PUBLISHABLE_KEY", "PUBLISHABLE_KEY"),
+    ("SUPABASE_SECRET_KEY", "SECRET_KEY"),
     ("SUPABASE_ANON_KEY", "ANON_KEY"),
     ("SUPABASE_SERVICE_ROLE_KEY", "SERVICE_ROLE_KEY"),
     ("SUPABASE_DB_URL", "DB_URL"),
     ("SUPABASE_FUNCTIONS_URL", "FUNCTIONS_URL"),
     ("SUPABASE_JWT_SECRET", "JWT_SECRET"),
 )
-REQUIRED = ("API_URL", "ANON_KEY", "SERVICE_ROLE_KEY", "DB_URL", "JWT_SECRET")
+REQUIRED = (
+    ("API_URL",),
+    ("PUBLISHABLE_KEY", "ANON_KEY"),
+    ("SECRET_KEY", "SERVICE_ROLE_KEY"),
+    ("DB_URL",),
+)
+"""What the output must hold: each group names alternatives (either key system will do)."""
 
 _LINE = re.compile(r"^\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?)\s*$")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
@@ -53,15 +62,21 @@ def parse_status_env(text: str) -> dict[str, str]:
 
 def toolkit_env(status: dict[str, str]) -> dict[str, str]:
     """The toolkit's variables; a ConfigError names every required key that is missing."""
-    missing = [key for key in REQUIRED if not status.get(key, "").strip()]
+    missing = [
+        " or ".join(group)
+        for group in REQUIRED
+        if not any(status.get(key, "").strip() for key in group)
+    ]
     if missing:
         raise ConfigError(
             f"`supabase status -o env` output lacks {', '.join(missing)}; is the stack running "
             "(`supabase start`), and was it `-o env` output?"
         )
-    env = {name: status.get(key, "").strip() for name, key in _MAPPING}
-    if not env["SUPABASE_FUNCTIONS_URL"]:
-        env["SUPABASE_FUNCTIONS_URL"] = env["SUPABASE_URL"].rstrip("/") + FUNCTIONS_PATH
+    api = status["API_URL"].strip().rstrip("/")
+    found = {name: status.get(key, "").strip() for name, key in _MAPPING}
+    found["SUPABASE_FUNCTIONS_URL"] = found["SUPABASE_FUNCTIONS_URL"] or api + FUNCTIONS_PATH
+    env = {name: value for name, value in found.items() if value}
+    env["SUPABASE_JWKS_URL"] = api + JWKS_PATH
     return env
 
 

@@ -36,7 +36,8 @@ def token_matches(token: str, stored_hash: str | None) -> bool:
 
 def first_message_token(secret: str, visitor_id: str, client_message_id: str) -> str:
     """The token of a conversation created by a first message that carried a
-    clientMessageId: HMAC-SHA256 keyed by the server's secret (the service-role key) over
+    clientMessageId: HMAC-SHA256 keyed by the server's REST key (ServerSettings.rest_key:
+    the secret key, else the service-role key; changing it changes the token) over
     visitorId and clientMessageId, as URL-safe text (43 characters, 256 bits).
 
     Each retry of that first message derives the same token, so an answer lost on the way

@@ -7,7 +7,8 @@
 // handle-chat-message sends (one clientMessageId per message, reused by every retry) and
 // chat-visitor-sync polls every 2 s (long-poll when the answer offers it). The session
 // `{conversationId, conversationToken}` lives in localStorage under
-// `tradeitm_chat_session_v1`, beside a random visitor id, as the seed's widget keeps them.
+// `tradeitm_chat_session_v1`, beside a random visitor id, as the seed's widget keeps them,
+// with the functions URL it belongs to (`apiUrl`): the token only ever goes back there.
 // Every text reaches the page through textContent, never as HTML.
 
 export const SESSION_KEY = "tradeitm_chat_session_v1";
@@ -165,7 +166,11 @@ class ChatWidget {
     try {
       const raw = JSON.parse(this.storage.getItem(SESSION_KEY) || "null");
       // As the seed's widget: a stored value of the wrong shape is no session at all.
-      if (raw && typeof raw.conversationId === "string") {
+      // A session belongs to the API that issued its token: one stored for another URL is
+      // never sent (a page told to talk elsewhere must not carry this visitor's secret there).
+      // The seed's widget stored no URL; such a session is taken as this API's.
+      const ours = raw && (raw.apiUrl === undefined || raw.apiUrl === this.functionsUrl);
+      if (ours && typeof raw.conversationId === "string") {
         const token = typeof raw.conversationToken === "string" ? raw.conversationToken : null;
         return { conversationId: raw.conversationId, conversationToken: token || null };
       }
@@ -176,7 +181,8 @@ class ChatWidget {
   }
 
   saveSession(conversationId, conversationToken) {
-    const value = conversationToken ? { conversationId, conversationToken } : { conversationId };
+    const value = { conversationId, apiUrl: this.functionsUrl };
+    if (conversationToken) value.conversationToken = conversationToken;
     this.storage.setItem(SESSION_KEY, JSON.stringify(value));
     this.adopt(conversationId);
   }

@@ -40,8 +40,14 @@ __all__ = ["run_chat"]
 _SEND_ATTEMPTS = 3
 _OLDER = "/older"
 # Message text and names come from other people: C0 controls (but newline), DEL and C1
-# controls (CSI is U+009B) are shown as \xNN, so no escape sequence reaches the terminal.
-_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x0A}
+# controls (CSI is U+009B) are shown as \xNN, so no escape sequence reaches the terminal,
+# and the bidi controls (Unicode TR9: LRM, RLM, ALM, embeddings, overrides, isolates) as
+# \uNNNN, so a message cannot reorder what is printed around it (as `team` prints them).
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_CONTROLS = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x0A},
+    **{c: f"\\u{c:04x}" for c in _BIDI},
+}
 _LABELS = {"visitor": "You", "ai": "Assistant", "team": "Team", "system": "System"}
 
 
@@ -81,7 +87,7 @@ async def _chat(
     async with httpx.AsyncClient(timeout=wait + 15.0) as http:
         client = VisitorClient(
             target.functions_url,
-            target.anon_key,
+            target.visitor_key,
             store,
             http=http,
             visitor_id=visitor_id,

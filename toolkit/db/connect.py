@@ -8,7 +8,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from toolkit.config import redact_url
-from toolkit.errors import ToolkitError, Unreachable
+from toolkit.errors import ConfigError, ToolkitError, Unreachable
 
 __all__ = ["connect", "hide_password"]
 
@@ -17,14 +17,30 @@ def connect(db_url: str, error: type[ToolkitError] = Unreachable) -> psycopg.Con
     """An autocommit connection, or `error` naming host, port and cause (never the password)."""
     try:
         return psycopg.connect(db_url, connect_timeout=10, autocommit=True)
-    except psycopg.OperationalError as exc:
-        parsed = urlsplit(db_url)
-        first = (str(exc).strip().splitlines() or ["no answer"])[0]
-        cause = " ".join(first.rpartition("failed: ")[2].split())
-        raise error(
-            f"cannot connect to the database at {parsed.hostname}:{parsed.port or 5432} "
-            f"({cause}); check SUPABASE_DB_URL and that the database is running"
+    except (psycopg.ProgrammingError, ValueError) as exc:
+        raise ConfigError(
+            f"the database URL {hide_password(db_url)} is not valid ({_first_line(exc)}); "
+            "use postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         ) from exc
+    except psycopg.OperationalError as exc:
+        cause = " ".join(_first_line(exc).rpartition("failed: ")[2].split())
+        raise error(
+            f"cannot connect to the database at {_host_port(db_url)} ({cause}); "
+            "check SUPABASE_DB_URL and that the database is running"
+        ) from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or ["no answer"])[0].strip()
+
+
+def _host_port(db_url: str) -> str:
+    parsed = urlsplit(db_url)
+    try:
+        port = parsed.port or 5432
+    except ValueError:
+        return hide_password(db_url)
+    return f"{parsed.hostname}:{port}"
 
 
 def hide_password(db_url: str) -> str:

@@ -318,4 +318,4 @@ def _execute_all(conn: psycopg.Connection, file_name: str, statements: list[str]
 
 
 def _connect(db_url: str) -> psycopg.Connection:
-    return connect(db_url, MigrationError)
+    return connect(db_url)

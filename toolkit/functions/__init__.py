@@ -1,6 +1,7 @@
 """The server side: the two edge functions, served at /functions/v1/<name>.
 
 app                  Starlette app: routing, CORS, body limit, caller check, one error renderer
+callers              who may call (FUNCTIONS_AUTH): publishable / secret keys, JWTs (JWKS, HS256)
 server               `chat-toolkit serve`: uvicorn with N workers on the parent's settings
 handle_chat_message  POST /functions/v1/handle-chat-message (CONTRACT §4)
 chat_visitor_sync    POST /functions/v1/chat-visitor-sync (CONTRACT §5)

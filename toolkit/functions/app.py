@@ -1,5 +1,5 @@
 """The functions server: an ASGI app answering POST /functions/v1/<name> like Supabase's
-edge runtime (verify_jwt, CORS, body limit), with every error rendered in one place."""
+edge runtime (the caller check, CORS, body limit), with every error rendered in one place."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ from toolkit.errors import (
     NotFound,
     PayloadTooLarge,
     TokenRequired,
-    Unauthorized,
 )
 from toolkit.functions.bodies import parse_json_object, parse_message, parse_sync
+from toolkit.functions.callers import CallerCheck
 from toolkit.functions.chat_visitor_sync import SyncPolicy, chat_visitor_sync
 from toolkit.functions.cursor import CursorSeal
 from toolkit.functions.handle_chat_message import MessagePolicy, handle_chat_message
@@ -42,9 +42,7 @@ from toolkit.functions.redis_buckets import RedisBuckets
 from toolkit.functions.request_stats import RequestStats
 from toolkit.functions.responders import build_responder
 from toolkit.functions.store import ChatStore
-from toolkit.keys import MAX_JWT_BYTES, JwtVerifier
 from toolkit.protocol import (
-    AUTHORIZATION,
     CHAT_VISITOR_SYNC,
     CORS_ALLOW_HEADERS_VALUE,
     CORS_ALLOW_METHODS,
@@ -72,11 +70,7 @@ def create_app(settings: ServerSettings) -> Starlette:
     """Build the app; the REST client and responder are made once, at start-up."""
     handlers: dict[str, Handler] = {}
     stats: list[RequestStats] = []  # made with the store, at start-up
-    verifier = (
-        JwtVerifier(settings.jwt_secret, leeway=settings.jwt_leeway_seconds)
-        if settings.verify_jwt and settings.jwt_secret is not None
-        else None
-    )
+    callers = CallerCheck(settings)
     openapi_body = orjson.dumps(openapi_document())
     # One client per worker; it connects on first use, inside the worker's event loop.
     redis = (
@@ -102,9 +96,7 @@ def create_app(settings: ServerSettings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        store = ChatStore(
-            settings.supabase_url, settings.service_role_key, timeout=settings.rest_timeout
-        )
+        store = ChatStore(settings.supabase_url, settings.rest_key, timeout=settings.rest_timeout)
         # Long-poll wake-ups: one LISTEN connection per worker, when there is a database URL.
         listener = Listener(settings.db_url) if settings.db_url else None
         if listener is not None:
@@ -115,7 +107,7 @@ def create_app(settings: ServerSettings) -> Starlette:
             message_policy = MessagePolicy(
                 settings.enforce_token,
                 settings.allow_bootstrap,
-                first_message_secret=settings.service_role_key,
+                first_message_secret=settings.rest_key,
                 token_max_age_days=settings.token_max_age_days,
             )
             sync_policy = SyncPolicy(
@@ -145,6 +137,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 if listener is not None:
                     await listener.aclose()
                 await store.aclose()
+                await callers.aclose()
                 if redis is not None:
                     await redis.aclose()
 
@@ -167,7 +160,7 @@ def create_app(settings: ServerSettings) -> Starlette:
                 raise MethodNotAllowed(
                     "only POST and OPTIONS are allowed", headers={"Allow": CORS_ALLOW_METHODS}
                 )
-            _verify_jwt(verifier, request)
+            await callers.check(request.headers)
             data = parse_json_object(await _read_body(request, settings.max_body_bytes))
             conversation = data.get("conversationId")
             ip = client_ip(
@@ -217,7 +210,7 @@ def create_app(settings: ServerSettings) -> Starlette:
         return _json(exc.status_code, {"error": exc.detail.lower(), "code": code}, headers)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT"]
-    return Starlette(
+    app = Starlette(
         routes=[
             Route(f"{FUNCTIONS_PATH}/openapi.json", openapi, methods=["GET"]),
             Route(f"{FUNCTIONS_PATH}/{{name}}", function, methods=methods),
@@ -225,6 +218,10 @@ def create_app(settings: ServerSettings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )
+    # No redirect for a trailing slash: it was an empty 307 built from the client's Host
+    # header, without CORS; a path the functions do not serve is a JSON 404 like any other.
+    app.router.redirect_slashes = False
+    return app
 
 
 def _loggable_id(value: object) -> str | None:
@@ -258,21 +255,6 @@ def _cors(settings: ServerSettings, request: Request, *, preflight: bool = False
     if origin in settings.cors_origins:
         headers["Access-Control-Allow-Origin"] = origin
     return headers
-
-
-def _verify_jwt(verifier: JwtVerifier | None, request: Request) -> None:
-    """As the edge runtime's verify_jwt: a valid API-role JWT in Authorization, or 401.
-    An oversized header is refused before it is parsed or verified."""
-    if verifier is None:
-        return
-    header = request.headers.get(AUTHORIZATION, "")
-    if len(header) > MAX_JWT_BYTES + len("Bearer "):
-        raise Unauthorized("authorization header is too large")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("missing authorization header")
-    if verifier.role(token.strip()) is None:
-        raise Unauthorized("invalid JWT")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -42,7 +42,7 @@ class MessagePolicy:
 
     enforce_token: bool
     allow_bootstrap: bool = True
-    # Keys first_message_token (the service-role key): a retried first message's token.
+    # Keys first_message_token (rest_key): a retried first message's token.
     first_message_secret: str = ""
     token_max_age_days: float | None = None  # CHAT_TOKEN_MAX_AGE_DAYS
 

@@ -18,6 +18,7 @@ from toolkit.functions.bodies import (
 )
 from toolkit.functions.cursor import BEFORE_PATTERN, CURSOR_PATTERN
 from toolkit.protocol import (
+    APIKEY,
     CHAT_VISITOR_SYNC,
     CORS_ALLOW_HEADERS_VALUE,
     FORBIDDEN,
@@ -62,8 +63,8 @@ _ERRORS = {
     "400": ([INVALID_REQUEST], "Malformed JSON, wrong types, missing or invalid fields"),
     "401": (
         [UNAUTHORIZED, TOKEN_REQUIRED],
-        "Missing or invalid Authorization JWT (unauthorized), or a conversationToken is "
-        "required (token_required)",
+        "No accepted caller: no or unknown API key, or an invalid JWT (unauthorized), or a "
+        "conversationToken is required (token_required)",
     ),
     "403": ([FORBIDDEN], "Wrong token, or no such conversation for this visitor (one answer)"),
     "405": ([METHOD_NOT_ALLOWED], "Only POST and OPTIONS"),
@@ -124,7 +125,8 @@ def _operation(summary: str, request: str, response: str) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
-            "security": [{"bearerAuth": []}],
+            # Either proof will do (FUNCTIONS_AUTH): the publishable key, or a JWT.
+            "security": [{"apiKey": []}, {"bearerAuth": []}],
             "requestBody": {"required": True, "content": _json(request)},
             "responses": {
                 "200": {"description": "OK", "headers": _CORS_HEADER, "content": _json(response)},
@@ -340,7 +342,13 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": APIKEY,
+                    "description": "the project's publishable key (sb_publishable_...)",
+                },
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
             },
         },
     }

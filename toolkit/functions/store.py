@@ -1,4 +1,5 @@
-"""All chat data I/O: PostgREST requests with the service-role key, one client per process.
+"""All chat data I/O: PostgREST requests with the secret key (else the legacy service-role
+key), one client per process.
 
 This is the single boundary where failures of the REST layer become UpstreamUnavailable
 (503); nothing about them (SQL, hosts, stack traces) travels further than the server log.
@@ -71,10 +72,12 @@ def _now() -> str:
 class ChatStore:
     """The functions' only way to the data, through Supabase's REST API."""
 
-    def __init__(self, supabase_url: str, service_role_key: str, *, timeout: float) -> None:
+    def __init__(self, supabase_url: str, key: str, *, timeout: float) -> None:
         base_url = f"{supabase_url}{REST_PATH}"
         headers = {
-            **api_key_headers(service_role_key),
+            # A secret key goes in `apikey` only, as the Supabase CLI sends it; the gateway
+            # puts the service_role JWT in its place.
+            **api_key_headers(key),
             "Accept": "application/json",
             CONTENT_TYPE: "application/json",
         }

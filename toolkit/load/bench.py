@@ -23,16 +23,17 @@ import psycopg
 
 from toolkit import stack
 from toolkit.client.visitor import DEFAULT_WAIT
+from toolkit.config import Target
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.load import scale
 from toolkit.load.figures import format_table, plot
 from toolkit.load.wrk import Case, Progress, WrkRunner
 from toolkit.protocol import (
-    AUTHORIZATION,
     CHAT_VISITOR_SYNC,
     CONTENT_TYPE,
     HANDLE_CHAT_MESSAGE,
     REST_PATH,
+    api_key_headers,
 )
 from toolkit.tokens import hash_token
 
@@ -117,11 +118,14 @@ def run_bench(options: BenchOptions, progress: Progress) -> dict[str, Any]:
         functions = env["SUPABASE_FUNCTIONS_URL"]
         sync = f"{functions}/{CHAT_VISITOR_SYNC}"
         message = f"{functions}/{HANDLE_CHAT_MESSAGE}"
-        service = env["SUPABASE_SERVICE_ROLE_KEY"]
+        # Through the gateway with the key the functions use (secret, else service_role);
+        # direct to PostgREST with the JWT the gateway would put in its place.
+        server_key = Target.from_env(env).server_key
+        direct = state.signing_key().mint_role_key("service_role") if state.new else server_key
         cases: list[Case] = []
         for c in options.concurrency:
-            cases.append(run.get("raw_direct", rest, seed.raw_paths, service, c))
-            cases.append(run.get("raw_gateway", gateway, seed.raw_paths, service, c))
+            cases.append(run.get("raw_direct", rest, seed.raw_paths, direct, c))
+            cases.append(run.get("raw_gateway", gateway, seed.raw_paths, server_key, c))
             cases.append(run.post("sync", sync, seed.bodies, c))
         mid = options.concurrency[len(options.concurrency) // 2]
         cases.append(run.post("sync_full_1000", sync, [seed.full_sync_body], mid))
@@ -144,7 +148,9 @@ def run_bench(options: BenchOptions, progress: Progress) -> dict[str, Any]:
             cases.append(check)
             report["sustained_check"] = asdict(check)
         report["full_sync_20k"] = _full_sync(functions, env, seed.long_full_body, cases)
-        report["stall"] = scale.measure_stall(state.db_url, functions, env["SUPABASE_ANON_KEY"])
+        report["stall"] = scale.measure_stall(
+            state.db_url, functions, Target.from_env(env).visitor_key
+        )
         progress(f"stall: {report['stall']}")
         report.update(asyncio.run(_delivery(state, env, options, progress)))
         report["cases"] = [asdict(c) for c in cases]
@@ -160,7 +166,7 @@ def _full_sync(functions: str, env: dict[str, str], body: str, cases: list[Case]
             f"{functions}/{CHAT_VISITOR_SYNC}",
             content=body,
             headers={
-                AUTHORIZATION: f"Bearer {env['SUPABASE_ANON_KEY']}",
+                **api_key_headers(Target.from_env(env).visitor_key),
                 CONTENT_TYPE: "application/json",
             },
         )
@@ -180,8 +186,10 @@ async def _delivery(
     state: stack.StackState, env: dict[str, str], options: BenchOptions, progress: Progress
 ) -> dict[str, Any]:
     """Delivery latency and idle request rates, polling and long-polling, side by side."""
-    functions, anon = env["SUPABASE_FUNCTIONS_URL"], env["SUPABASE_ANON_KEY"]
-    visitors = await scale.seed_visitors(state.db_url, functions, anon, options.delivery_visitors)
+    functions, visitor_key = env["SUPABASE_FUNCTIONS_URL"], Target.from_env(env).visitor_key
+    visitors = await scale.seed_visitors(
+        state.db_url, functions, visitor_key, options.delivery_visitors
+    )
     wait = min(DEFAULT_WAIT, 2.5 * options.duration)  # the client's long-poll; short in smoke
     window = 3.0 * options.duration
     progress(f"delivery: {len(visitors)} visitors; {window:g} s of team messages, 10 a second")
@@ -192,7 +200,7 @@ async def _delivery(
         run = await scale.measure_delivery(
             visitors,
             functions_url=functions,
-            anon_key=anon,
+            visitor_key=visitor_key,
             db_url=state.db_url,
             mode=mode,
             wait=mode_wait,
@@ -246,12 +254,13 @@ def _seed(state: stack.StackState, env: dict[str, str]) -> _Seed:
         xmin = int(snapshot[0])
     # A cursor is sealed for its own conversation: each steady-state body gets its own.
     cursors = {}
+    visitor_key = Target.from_env(env).visitor_key
     with httpx.Client(timeout=30) as http:
         for cid, token in everything.items():
             response = http.post(
                 f"{env['SUPABASE_FUNCTIONS_URL']}/{CHAT_VISITOR_SYNC}",
                 json={"conversationId": cid, "conversationToken": token},
-                headers={AUTHORIZATION: f"Bearer {env['SUPABASE_ANON_KEY']}"},
+                headers=api_key_headers(visitor_key),
             )
             response.raise_for_status()
             cursors[cid] = response.json()["cursor"]

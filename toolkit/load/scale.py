@@ -19,7 +19,7 @@ import aiohttp
 import httpx
 import psycopg
 
-from toolkit.protocol import AUTHORIZATION, CHAT_VISITOR_SYNC
+from toolkit.protocol import CHAT_VISITOR_SYNC, api_key_headers
 from toolkit.tokens import hash_token
 
 __all__ = ["Delivery", "measure_delivery", "measure_stall", "percentile", "seed_visitors"]
@@ -78,7 +78,7 @@ def _round(value: float | None) -> float | None:
 
 
 async def seed_visitors(
-    db_url: str, functions_url: str, anon_key: str, count: int
+    db_url: str, functions_url: str, visitor_key: str, count: int
 ) -> list[Visitor]:
     """`count` conversations with two messages each, and each one's cursor after a full sync."""
     tokens = {str(uuid.uuid4()): secrets.token_urlsafe(32) for _ in range(count)}
@@ -100,7 +100,7 @@ async def seed_visitors(
         async def first(cid: str, token: str) -> Visitor:
             async with gate:
                 body = {"conversationId": cid, "conversationToken": token}
-                answer = await _post(session, functions_url, anon_key, body)
+                answer = await _post(session, functions_url, visitor_key, body)
                 return Visitor(cid, token, answer["cursor"])
 
         return list(await asyncio.gather(*(first(c, t) for c, t in tokens.items())))
@@ -110,7 +110,7 @@ async def measure_delivery(
     visitors: list[Visitor],
     *,
     functions_url: str,
-    anon_key: str,
+    visitor_key: str,
     db_url: str,
     mode: str,
     wait: float,
@@ -147,7 +147,7 @@ async def measure_delivery(
                 if mode == "longpoll":
                     body["wait"] = wait
                 try:
-                    answer = await _post(session, functions_url, anon_key, body)
+                    answer = await _post(session, functions_url, visitor_key, body)
                 except (aiohttp.ClientError, TimeoutError, ValueError):
                     result.errors += 1
                     await asyncio.sleep(interval)
@@ -201,12 +201,12 @@ async def measure_delivery(
 
 
 def measure_stall(
-    db_url: str, functions_url: str, anon_key: str, new_messages: int = 40
+    db_url: str, functions_url: str, visitor_key: str, new_messages: int = 40
 ) -> dict[str, int]:
     """While another session holds a transaction id, `new_messages` team messages arrive
     one per sync: the most messages any one of those syncs returned."""
     cid, token = str(uuid.uuid4()), secrets.token_urlsafe(32)
-    headers = {AUTHORIZATION: f"Bearer {anon_key}"}
+    headers = api_key_headers(visitor_key)
     most = 0
     with (
         psycopg.connect(db_url, autocommit=True) as team,
@@ -248,12 +248,12 @@ def _session(connections: int, timeout: float = 30.0) -> aiohttp.ClientSession:
 
 
 async def _post(
-    session: aiohttp.ClientSession, functions_url: str, anon_key: str, body: dict[str, Any]
+    session: aiohttp.ClientSession, functions_url: str, visitor_key: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     async with session.post(
         f"{functions_url}/{CHAT_VISITOR_SYNC}",
         json=body,
-        headers={AUTHORIZATION: f"Bearer {anon_key}"},
+        headers=api_key_headers(visitor_key),
     ) as response:
         if response.status != 200:
             raise ValueError(f"{CHAT_VISITOR_SYNC} answered {response.status}")

@@ -19,9 +19,10 @@ from pathlib import Path
 import httpx
 
 from toolkit import stack
+from toolkit.config import Target
 from toolkit.errors import ToolkitError
 from toolkit.load import procstat
-from toolkit.protocol import APIKEY, AUTHORIZATION, CONTENT_TYPE
+from toolkit.protocol import CONTENT_TYPE, api_key_headers
 
 __all__ = ["Case", "Progress", "WrkRunner"]
 
@@ -51,7 +52,8 @@ class WrkRunner:
         self, state: stack.StackState, env: dict[str, str], duration: int, progress: Progress
     ) -> None:
         self._state = state
-        self._anon = env["SUPABASE_ANON_KEY"]
+        # The widget's key: publishable (in `apikey` only), else the legacy anon JWT.
+        self._visitor = api_key_headers(Target.from_env(env).visitor_key)
         self._duration = duration
         self._progress = progress
         self._server = state.pids["functions"]
@@ -60,8 +62,7 @@ class WrkRunner:
     def get(self, name: str, base: str, paths: list[str], key: str, c: int) -> Case:
         lua = [
             f"local paths = {{{', '.join(_lua_string(p) for p in paths)}}}",
-            f"wrk.headers[{_lua_string(APIKEY)}] = {_lua_string(key)}",
-            f"wrk.headers[{_lua_string(AUTHORIZATION)}] = {_lua_string('Bearer ' + key)}",
+            *_lua_headers(api_key_headers(key)),
             "local i = 0",
             "request = function() i = i % #paths + 1 "
             "return wrk.format('GET', wrk.path:gsub('/$', '') .. paths[i]) end",
@@ -75,7 +76,7 @@ class WrkRunner:
             f"local bodies = {{{', '.join(_lua_string(b) for b in bodies)}}}",
             'wrk.method = "POST"',
             f'wrk.headers[{_lua_string(CONTENT_TYPE)}] = "application/json"',
-            f"wrk.headers[{_lua_string(AUTHORIZATION)}] = {_lua_string('Bearer ' + self._anon)}",
+            *_lua_headers(self._visitor),
             "local i = 0",
             "request = function() i = i % #bodies + 1 "
             "return wrk.format(nil, nil, nil, bodies[i]) end",
@@ -96,7 +97,7 @@ class WrkRunner:
                     url,
                     content=body,
                     headers={
-                        AUTHORIZATION: f"Bearer {self._anon}",
+                        **self._visitor,
                         CONTENT_TYPE: "application/json",
                     },
                 )
@@ -187,6 +188,10 @@ def _lines(path: Path) -> int:
         count = new
         time.sleep(0.1)
     return count
+
+
+def _lua_headers(headers: dict[str, str]) -> list[str]:
+    return [f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items()]
 
 
 def _children_cpu() -> float:

@@ -1,8 +1,9 @@
 """`chat-toolkit team`: act as the support team on the chat, for local development.
 
-Through Supabase's REST API (`<SUPABASE_URL>/rest/v1`) with the service-role key, as the
-team's own app would write: list and show conversations, reply, type, leave internal
-notes, resolve, assign. Each command prints what the visitor will see.
+Through Supabase's REST API (`<SUPABASE_URL>/rest/v1`) with the server key (the secret
+key, else the legacy service-role key: `Target.server_key`), as the team's own app would
+write: list and show conversations, reply, type, leave internal notes, resolve, assign.
+Each command prints what the visitor will see.
 
 Request shaping is pure (each `*_request` function returns a `RestRequest`, testable without
 a server); `TeamConsole.send` is the one place that does I/O and translates failures:
@@ -44,8 +45,8 @@ Progress = Callable[[str], None]
 HELP = "act as the support team (local development)"
 DESCRIPTION = (
     "Reply, type, leave internal notes, resolve and assign, through the REST API at "
-    "SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY; each command prints what the visitor will "
-    "see. Text is printed with control characters escaped."
+    "SUPABASE_URL with SUPABASE_SECRET_KEY (else SUPABASE_SERVICE_ROLE_KEY); each command "
+    "prints what the visitor will see. Text is printed with control characters escaped."
 )
 
 _MESSAGE_FIELDS = "id,sender_type,sender_name,message_text,is_internal,created_at"
@@ -169,13 +170,16 @@ def printable(text: str) -> str:
 
 
 class TeamConsole:
-    """The team's writes and reads on one project, with the service-role key."""
+    """The team's writes and reads on one project, with its server key: a secret key goes
+    as `apikey` only, a legacy service-role JWT as `apikey` and Bearer (api_key_headers)."""
 
     def __init__(self, target: Target, http: httpx.Client) -> None:
         self.url = target.url
         self._base = f"{target.url}{REST_PATH}"
+        self.key = "secret key" if target.secret_key else "service-role key"  # for messages
+        self._key_name = target.server_key_name
         self._headers = {
-            **api_key_headers(target.service_role_key),
+            **api_key_headers(target.server_key),
             CONTENT_TYPE: "application/json",
         }
         self._http = http
@@ -201,8 +205,8 @@ class TeamConsole:
         detail = answer.get("message") if isinstance(answer, dict) else None
         if response.status_code in (401, 403):
             raise ConfigError(
-                f"the REST API refused the service-role key ({response.status_code} {detail}); "
-                "check SUPABASE_SERVICE_ROLE_KEY"
+                f"the REST API refused the {self.key} ({response.status_code} {detail}); "
+                f"check {self._key_name}"
             )
         raise ToolkitError(
             f"{request.method} {request.path} failed: {response.status_code} {detail}"
@@ -402,8 +406,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, env: Mapping[str, str], progress: Progress) -> int:
     """Run one team command against the env's project; the first line names it."""
     target = Target.from_env(env)
-    progress(f"team: {target.url} (service-role key)")
     with httpx.Client(timeout=10.0) as http:
-        for line in args.team_command(TeamConsole(target, http), args):
+        console = TeamConsole(target, http)
+        progress(f"team: {target.url} ({console.key})")
+        for line in args.team_command(console, args):
             progress(line)
     return 0

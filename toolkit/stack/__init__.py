@@ -8,6 +8,7 @@ with Supabase's URL layout, in one folder on loopback ports.
     gateway    the nginx configuration and start
     processes  launching and recording parts, readiness, stopping, log tails, port choice
     probes     what an anon and a service-role read of the chat tables answer
+    command    `chat-toolkit stack up | down | status | env`: flags and what each prints
     testing    fault injection used only by the tests (kill or restart a part)
 """
 
@@ -21,9 +22,10 @@ from toolkit.stack.lifecycle import (
     up,
     wait_foreground,
 )
-from toolkit.stack.state import StackState, read_state
+from toolkit.stack.state import KEY_MODES, StackState, read_state
 
 __all__ = [
+    "KEY_MODES",
     "PARTS",
     "StackOptions",
     "StackState",

@@ -4,6 +4,9 @@
 <dir>/logs        one log per part
 <dir>/state.json  ports, recorded PIDs and options of the running stack (mode 0600)
 <dir>/env         SUPABASE_* variables in dotenv form, for every other command (mode 0600)
+<dir>/signing_keys.json, jwks.json, postgrest_jwks.json
+                  the ES256 signing key, its public JWKS (the gateway serves it) and the
+                  keys PostgREST verifies with (all mode 0600)
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import StackError
+from toolkit.errors import StackError, UsageError
+from toolkit.keys import PUBLISHABLE_PREFIX, SECRET_PREFIX, new_api_key
 from toolkit.stack import parts
 from toolkit.stack.gateway import start_gateway
 from toolkit.stack.processes import (
@@ -35,7 +39,7 @@ from toolkit.stack.processes import (
     signals_held,
     terminate,
 )
-from toolkit.stack.state import StackState, read_state
+from toolkit.stack.state import KEY_MODES, StackState, read_state
 
 __all__ = [
     "PARTS",
@@ -72,9 +76,11 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class StackOptions:
-    """How to bring a stack up; a port of 0 means "pick a free one"."""
+    """How to bring a stack up; a port of 0 means "pick a free one"; `keys` is a key mode
+    (state.py: legacy, new or both)."""
 
     directory: Path = Path(".stack")
+    keys: str = "both"
     baseline_only: bool = False
     auto_expose: bool = True
     functions: bool = True
@@ -99,6 +105,8 @@ def up(
     nginx) is under way: its process recorded, not yet ready. On any error or interrupt,
     every part started is stopped; an interrupt says so in one `progress` line.
     """
+    if options.keys not in KEY_MODES:
+        raise UsageError(f"--keys {options.keys} is not one of {', '.join(KEY_MODES)}")
     directory = options.directory.resolve()
     running = read_state(directory)
     if running is not None and any(is_ours(pid, p) for p, pid in running.pids.items()):
@@ -129,7 +137,11 @@ def up(
         jwt_secret=secrets.token_urlsafe(32),
         baseline_only=options.baseline_only,
         auto_expose=options.auto_expose,
+        keys=options.keys,
     )
+    if state.new:
+        state.publishable_key = new_api_key(PUBLISHABLE_PREFIX)
+        state.secret_key = new_api_key(SECRET_PREFIX)
     state.save()
 
     def record(part: str, pid: int) -> None:
@@ -157,6 +169,7 @@ def up(
         extra_functions()
 
     try:
+        parts.write_keys(state)
         parts.init_postgres(state, found)
         start("postgres", lambda: parts.start_postgres(state, found, record))
         progress(f"postgres    ready on 127.0.0.1:{state.ports['db']}")

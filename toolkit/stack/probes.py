@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from toolkit.keys import PUBLISHABLE_PREFIX, SECRET_PREFIX
 from toolkit.protocol import PERMISSION_DENIED, READ_TABLES, REST_PATH, api_key_headers
 
 __all__ = ["ReadProbe", "probe_read", "read_summary"]
@@ -39,20 +40,25 @@ def probe_read(client: httpx.Client, api_url: str, table: str, key: str | None) 
     return ReadProbe(table, response.status_code, code, 0)
 
 
-def read_summary(api_url: str, anon_key: str, service_key: str) -> list[str]:
-    """One line per table and key, as `stack up` and dev.sh print them."""
+def read_summary(api_url: str, visitor_key: str, server_key: str) -> list[str]:
+    """One line per table and key, as `stack up` and dev.sh print them: the visitor's key
+    (publishable, else anon) must be refused, the server's (secret, else service_role) read."""
+    visitor = "publishable key" if visitor_key.startswith(PUBLISHABLE_PREFIX) else "anon key"
+    server = "secret key" if server_key.startswith(SECRET_PREFIX) else "service_role key"
     lines = []
     with httpx.Client(timeout=5.0) as client:
         for table in READ_TABLES:
-            anon = probe_read(client, api_url, table, anon_key)
+            anon = probe_read(client, api_url, table, visitor_key)
             if anon.blocked:
-                lines.append(f"check  anon read of {table}: blocked (401 {anon.code})")
+                lines.append(f"check  anon read of {table} ({visitor}): blocked (401 {anon.code})")
             else:
                 lines.append(
-                    f"check  anon read of {table}: OPEN ({anon.status}, {anon.rows} rows visible)"
+                    f"check  anon read of {table} ({visitor}): OPEN ({anon.status}, "
+                    f"{anon.rows} rows visible)"
                 )
-            service = probe_read(client, api_url, table, service_key)
+            service = probe_read(client, api_url, table, server_key)
             lines.append(
-                f"check  service_role read of {table}: {service.status} ({service.rows} rows)"
+                f"check  service_role read of {table} ({server}): {service.status} "
+                f"({service.rows} rows)"
             )
     return lines

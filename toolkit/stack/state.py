@@ -1,6 +1,14 @@
-"""The stack's record of itself: ports, PIDs and secret in <dir>/state.json, and the
-SUPABASE_* variables in <dir>/env. Both hold the JWT secret (or keys minted from it), so
-every file here is created mode 0600 and replaced whole, never rewritten in place.
+"""The stack's record of itself: ports, PIDs, options and keys in <dir>/state.json, the
+SUPABASE_* variables in <dir>/env and the ES256 signing key in <dir>/signing_keys.json. They
+hold the JWT secret, the API keys or the private key, so every file here is created mode
+0600 and replaced whole, never rewritten in place.
+
+Key modes (`stack up --keys`), Supabase's key systems:
+
+    legacy  the HS256 JWT secret and the anon / service_role JWT keys (before migrating)
+    new     publishable and secret keys and an ES256 signing key; the legacy keys are
+            deactivated (the gateway refuses them, PostgREST refuses HS256 tokens)
+    both    all of them: a project mid-migration, like the Supabase CLI's local stack
 """
 
 from __future__ import annotations
@@ -12,15 +20,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from toolkit.errors import StackError
-from toolkit.keys import mint_key
+from toolkit.keys import SigningKey, mint_key
+from toolkit.protocol import FUNCTIONS_PATH, JWKS_PATH
 
-__all__ = ["StackState", "read_state", "write_private"]
+__all__ = ["KEY_MODES", "StackState", "read_state", "write_private"]
+
+KEY_MODES = {
+    "legacy": "the legacy anon / service_role JWT keys and the HS256 JWT secret only",
+    "new": "publishable and secret keys and an ES256 signing key; legacy keys deactivated",
+    "both": "publishable, secret and the legacy keys: a project mid-migration",
+}
 
 
 @dataclass
 class StackState:
     """What `up` started: ports by name (api, db, rest, rest_admin, functions), PIDs by part
-    (postgres, postgrest, functions, nginx), and the stack's JWT secret."""
+    (postgres, postgrest, functions, nginx), the key mode and the stack's keys (the JWT
+    secret and the publishable and secret keys; "" where the mode has none)."""
 
     directory: str
     ports: dict[str, int]
@@ -28,6 +44,19 @@ class StackState:
     jwt_secret: str
     baseline_only: bool
     auto_expose: bool
+    keys: str = "both"
+    publishable_key: str = ""
+    secret_key: str = ""
+
+    @property
+    def legacy(self) -> bool:
+        """The legacy JWT keys are active."""
+        return self.keys in ("legacy", "both")
+
+    @property
+    def new(self) -> bool:
+        """The publishable and secret keys and the ES256 signing key are active."""
+        return self.keys in ("new", "both")
 
     @property
     def api_url(self) -> str:
@@ -40,15 +69,38 @@ class StackState:
         port = self.ports["db"]
         return f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres?sslmode=disable"
 
+    @property
+    def signing_keys_path(self) -> Path:
+        """The private ES256 key, in the Supabase CLI's signing-keys format (a JSON array
+        of JWKs, as `supabase gen signing-key` writes and `[auth] signing_keys_path` reads)."""
+        return Path(self.directory) / "signing_keys.json"
+
+    def signing_key(self) -> SigningKey:
+        """The stack's ES256 signing key (`new` and `both` modes)."""
+        try:
+            (jwk,) = json.loads(self.signing_keys_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise StackError(
+                f"{self.signing_keys_path} is unreadable ({exc}); run `stack up` again"
+            ) from exc
+        return SigningKey(jwk)
+
     def env(self) -> dict[str, str]:
-        return {
-            "SUPABASE_URL": self.api_url,
-            "SUPABASE_ANON_KEY": mint_key(self.jwt_secret, "anon"),
-            "SUPABASE_SERVICE_ROLE_KEY": mint_key(self.jwt_secret, "service_role"),
-            "SUPABASE_DB_URL": self.db_url,
-            "SUPABASE_FUNCTIONS_URL": f"{self.api_url}/functions/v1",
-            "SUPABASE_JWT_SECRET": self.jwt_secret,
-        }
+        """The SUPABASE_* variables of this stack's key mode, the new keys first."""
+        env = {"SUPABASE_URL": self.api_url}
+        if self.new:
+            env["SUPABASE_PUBLISHABLE_KEY"] = self.publishable_key
+            env["SUPABASE_SECRET_KEY"] = self.secret_key
+        if self.legacy:
+            env["SUPABASE_ANON_KEY"] = mint_key(self.jwt_secret, "anon")
+            env["SUPABASE_SERVICE_ROLE_KEY"] = mint_key(self.jwt_secret, "service_role")
+        env["SUPABASE_DB_URL"] = self.db_url
+        env["SUPABASE_FUNCTIONS_URL"] = f"{self.api_url}{FUNCTIONS_PATH}"
+        if self.legacy:
+            env["SUPABASE_JWT_SECRET"] = self.jwt_secret
+        if self.new:
+            env["SUPABASE_JWKS_URL"] = f"{self.api_url}{JWKS_PATH}"
+        return env
 
     def record(self, part: str, pid: int) -> None:
         """Write down a started part, before it is waited on, so `down` can always stop it."""

@@ -79,7 +79,7 @@ async def soak(
             async with (
                 httpx.AsyncClient(
                     base_url=f"{target.url}{REST_PATH}",
-                    headers=api_key_headers(target.service_role_key),
+                    headers=api_key_headers(target.server_key),
                     timeout=options.request_timeout,
                 ) as rest,
                 _clients(target, options, folder, run_id, wire) as visitors,
@@ -253,7 +253,7 @@ async def _clients(
             )
             client = VisitorClient(
                 target.functions_url,
-                target.anon_key,
+                target.visitor_key,
                 SessionStore(folder / f"visitor-{i}.json"),
                 http=http,
                 visitor_id=f"soak-{run_id}-{i}",

@@ -1,9 +1,5 @@
 """Verify's checks of who, besides the functions, reaches chat rows (CONTRACT §10).
 
-    keys.*     the env's keys carry the roles their names promise (the `role` claim, read
-               without verifying; verified too when SUPABASE_JWT_SECRET is known). A swapped
-               or foreign key is a configuration error, not a leak: the checks that would
-               misread it are skipped, and the reason says which key to fix.
     access.*   every role PostgREST can switch to except service_role: anon, authenticated
                and any other role granted to `authenticator` (pg_auth_members).
                .roles          which roles those are (needs SUPABASE_DB_URL; else anon and
@@ -12,8 +8,9 @@
                                no write on chat_team_members, no RLS bypass
                <role>.policies no always-true policy on a chat table (Security Advisor's
                                rls_policy_always_true: USING or WITH CHECK literally true)
-               <role>.reads    over REST, as a user on no team (anon: the anon key; other
-                               roles: a JWT minted with SUPABASE_JWT_SECRET, random `sub`):
+               <role>.reads    over REST, as a user on no team (anon: the visitor's key,
+                               publishable else anon; other roles: a JWT minted with
+                               SUPABASE_JWT_SECRET, random `sub`, beside that key):
                                no chat row, and never access_token_hash
 
 A FAIL names the role, the table, the policy or privilege, and the fix.
@@ -24,15 +21,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import jwt
 import psycopg
 
-from toolkit.keys import role_of, unverified_role
-from toolkit.ops.verify.api import ApiProbe, describe, error_code
+from toolkit.ops.verify.api import ApiProbe, describe, error_code, key_label
+from toolkit.ops.verify.keys import KeyRoles
 from toolkit.ops.verify.report import MIGRATE
 from toolkit.protocol import (
     AUTHORIZATION,
@@ -42,7 +38,7 @@ from toolkit.protocol import (
     api_key_headers,
 )
 
-__all__ = ["KeyRoles", "access_catalog_checks", "access_rest_checks", "key_checks", "reachable"]
+__all__ = ["access_catalog_checks", "access_rest_checks", "reachable"]
 
 # The column each read probe selects: one every role that may read the table can read.
 _PROBE_COLUMN = {
@@ -53,58 +49,6 @@ _PROBE_COLUMN = {
 }
 _DEFAULT_ROLES = ("anon", "authenticated")
 _TEAM_FIX = "20260327061000 limits authenticated to team members and keeps it off the hash"
-
-
-@dataclass(frozen=True)
-class KeyRoles:
-    """Whether each key of the env is what its variable says, so that its answers mean
-    what the checks assume."""
-
-    anon_ok: bool
-    service_ok: bool
-
-
-def key_checks(run: ApiProbe) -> KeyRoles:
-    """keys.anon_key and keys.service_role_key."""
-    secret = run.target.jwt_secret
-    results = []
-    for check_id, variable, key, expected in (
-        ("keys.anon_key", "SUPABASE_ANON_KEY", run.target.anon_key, "anon"),
-        (
-            "keys.service_role_key",
-            "SUPABASE_SERVICE_ROLE_KEY",
-            run.target.service_role_key,
-            "service_role",
-        ),
-    ):
-        if key.startswith("sb_"):
-            run.add(check_id, "PASS", f"{variable} is a new-style key (not a JWT)")
-            results.append(True)
-            continue
-        claimed = unverified_role(key)
-        if claimed != expected:
-            what = f"carries role {claimed}" if claimed else "is not a JWT with a role claim"
-            swapped = " (the two keys look swapped)" if claimed in ("anon", "service_role") else ""
-            run.add(
-                check_id,
-                "FAIL",
-                f"{variable} {what}, not {expected}{swapped}: a configuration error, not a "
-                f"leak; set {variable} to the project's {expected} key",
-            )
-            results.append(False)
-        elif secret is not None and role_of(key, secret) != expected:
-            run.add(
-                check_id,
-                "FAIL",
-                f"{variable} is not signed with SUPABASE_JWT_SECRET or has expired (a key of "
-                f"another project?); copy both from the same project",
-            )
-            results.append(False)
-        else:
-            signed = " and is signed with SUPABASE_JWT_SECRET" if secret is not None else ""
-            run.add(check_id, "PASS", f"{variable} carries role {expected}{signed}")
-            results.append(True)
-    return KeyRoles(anon_ok=results[0], service_ok=results[1])
 
 
 _REACHABLE = """
@@ -231,7 +175,7 @@ def access_rest_checks(
             if not keys.anon_ok:
                 run.add(check_id, "SKIP", "SUPABASE_ANON_KEY is not an anon key (keys.anon_key)")
                 continue
-            token, who = run.target.anon_key, "the anon key"
+            token, who = run.target.visitor_key, f"the {key_label(run.target.visitor_key)}"
         elif run.target.jwt_secret is None:
             run.add(
                 check_id,
@@ -243,7 +187,9 @@ def access_rest_checks(
         else:
             token = _mint(run.target.jwt_secret, role)
             who = f"a JWT with role {role} for a user on no team"
-        headers = {**api_key_headers(run.target.anon_key), AUTHORIZATION: f"Bearer {token}"}
+        headers = api_key_headers(run.target.visitor_key)
+        if token != run.target.visitor_key:
+            headers[AUTHORIZATION] = f"Bearer {token}"
         _reads(run, check_id, role, who, headers, conn)
 
 

@@ -1,9 +1,11 @@
 """Verify's checks over HTTP: the REST API and the two edge functions, and the probe they share.
 
-    rest.*        anon reads of both chat tables are 401/42501; service-role reads work
-    functions.*   both endpoints answer, a made-up conversation is 403 forbidden, a
-                  missing token is 401 token_required, the CORS preflight is Supabase's,
-                  and verify_jwt is on
+    rest.*        anon reads of both chat tables are 401/42501 with the visitor's key
+                  (publishable, else the legacy anon key); reads with the server's key
+                  (secret, else service_role) work; each reason names the key used
+    functions.*   both endpoints answer the visitor's key, a made-up conversation is 403
+                  forbidden, a missing token is 401 token_required, the CORS preflight is
+                  Supabase's, and the caller check is on (no key and no JWT: 401)
 
 A probe the functions answer with 429 (rate limited) is a SKIP, not a FAIL: it shows
 neither a fault nor its absence, and the reason says to run verify again later. A reason
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 
 from toolkit.config import DeclaredFlags, Target
+from toolkit.keys import PUBLISHABLE_PREFIX, SECRET_PREFIX, unverified_role
 from toolkit.ops.verify.report import MIGRATE, Recorder
 from toolkit.protocol import (
     CHAT_VISITOR_SYNC,
@@ -43,6 +46,7 @@ __all__ = [
     "error_code",
     "function_checks",
     "json_body",
+    "key_label",
     "rest_checks",
     "transport_reason",
 ]
@@ -70,20 +74,21 @@ class ApiProbe(Recorder):
             self.add(check_id, "FAIL", reason)
 
     def call(self, name: str, body: dict[str, Any], *, keyless: bool = False) -> httpx.Response:
-        """POST to a function with the anon key, as supabase-js's functions.invoke does."""
-        headers = {} if keyless else api_key_headers(self.target.anon_key)
+        """POST to a function with the visitor's key, as the widget does."""
+        headers = {} if keyless else api_key_headers(self.target.visitor_key)
         return self.http.post(f"{self.target.functions_url}/{name}", json=body, headers=headers)
 
     def anon_get(self, table: str, params: dict[str, str], **headers: str) -> httpx.Response:
+        """A REST read with the visitor's key (the anon role)."""
         return self.http.get(
             f"{self.target.url}{REST_PATH}/{table}",
             params=params,
-            headers={**api_key_headers(self.target.anon_key), **headers},
+            headers={**api_key_headers(self.target.visitor_key), **headers},
         )
 
     def rest(self, method: str, path: str, prefer: str = "", **kwargs: Any) -> httpx.Response:
-        """A service-role request to the REST API."""
-        headers = api_key_headers(self.target.service_role_key)
+        """A service-role request to the REST API, with the server's key."""
+        headers = api_key_headers(self.target.server_key)
         if prefer:
             headers[PREFER] = prefer
         url = f"{self.target.url}{REST_PATH}/{path}"
@@ -96,6 +101,7 @@ class ApiProbe(Recorder):
 def rest_checks(run: ApiProbe, *, anon_ok: bool = True, service_ok: bool = True) -> None:
     """rest.anon_read.* and rest.service_read.*; a key that is not what its variable says
     (keys.*) skips the checks it would only confuse."""
+    visitor, server = key_label(run.target.visitor_key), key_label(run.target.server_key)
     for table in READ_TABLES:
         check_id = f"rest.anon_read.{table}"
         if not anon_ok:
@@ -103,21 +109,22 @@ def rest_checks(run: ApiProbe, *, anon_ok: bool = True, service_ok: bool = True)
             continue
         response = run.anon_get(table, {"select": "id", "limit": "1"}, Prefer="count=exact")
         if (response.status_code, error_code(response)) == (401, PERMISSION_DENIED):
-            run.add(check_id, "PASS", "401 42501 permission denied")
+            run.add(check_id, "PASS", f"401 42501 permission denied ({visitor})")
         elif response.is_success:
             total = response.headers.get("content-range", "").rpartition("/")[2]
             rows = total if total.isdigit() else "an unknown number of"
             run.add(
                 check_id,
                 "FAIL",
-                f"anon read is open: {rows} rows visible (anon still holds SELECT); {MIGRATE}",
+                f"anon read is open: {rows} rows visible with the {visitor} (anon still holds "
+                f"SELECT); {MIGRATE}",
             )
         else:
             run.add(
                 check_id,
                 "FAIL",
                 f"expected 401 42501, got {describe(response)}"
-                f"{_misconfigured(response, run.target.url, table, 'SUPABASE_ANON_KEY')}",
+                f"{_misconfigured(response, run.target.url, table, run.target.visitor_key_name)}",
             )
     for table in READ_TABLES:
         check_id = f"rest.service_read.{table}"
@@ -132,11 +139,11 @@ def rest_checks(run: ApiProbe, *, anon_ok: bool = True, service_ok: bool = True)
         run.judge(
             check_id,
             response.status_code == 200 and isinstance(json_body(response), list),
-            "200 with the service-role key",
-            f"service-role read got {describe(response)}"
+            f"200 with the {server}",
+            f"service-role read with the {server} got {describe(response)}"
             + (
-                _misconfigured(response, run.target.url, table, "SUPABASE_SERVICE_ROLE_KEY")
-                or "; check SUPABASE_SERVICE_ROLE_KEY"
+                _misconfigured(response, run.target.url, table, run.target.server_key_name)
+                or f"; check {run.target.server_key_name}"
             ),
         )
 
@@ -151,6 +158,8 @@ def _misconfigured(response: httpx.Response, url: str, table: str, variable: str
         )
     if response.status_code == 401 and code in ("PGRST300", "PGRST301", "PGRST302"):
         return f": the API refused {variable} as a JWT (a key of another project?); fix the key"
+    if response.status_code == 401 and code is None:
+        return f": the API gateway refused {variable} (a key of another project?); fix the key"
     return ""
 
 
@@ -187,7 +196,7 @@ def function_checks(run: ApiProbe) -> None:
             run,
             f"{check}.unknown_conversation",
             forbidden,
-            "a random conversation id and token",
+            f"a random conversation id and token ({key_label(run.target.visitor_key)})",
             403,
             FORBIDDEN,
         )
@@ -202,15 +211,15 @@ def function_checks(run: ApiProbe) -> None:
                 TOKEN_REQUIRED,
             )
         _preflight(run, name, url)
-        no_jwt = run.call(name, bodies[name], keyless=True)
-        if no_jwt.status_code == 401:
-            run.add(f"{check}.verify_jwt", "PASS", "401 without an Authorization header")
+        keyless = run.call(name, bodies[name], keyless=True)
+        if keyless.status_code == 401:
+            run.add(f"{check}.caller_check", "PASS", "401 without an API key or a JWT")
         else:
             run.fail(
-                f"{check}.verify_jwt",
-                no_jwt,
-                f"without an Authorization header got {describe(no_jwt)}, expected 401; "
-                "deploy with verify_jwt on (no --no-verify-jwt)",
+                f"{check}.caller_check",
+                keyless,
+                f"without an API key or a JWT got {describe(keyless)}, expected 401; keep the "
+                "caller check on (FUNCTIONS_AUTH, or verify_jwt with the legacy keys)",
             )
 
 
@@ -248,6 +257,15 @@ def _preflight(run: ApiProbe, name: str, url: str) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def key_label(key: str) -> str:
+    """Which kind of key `key` is, for reasons: "publishable key", "anon key", ..."""
+    if key.startswith(PUBLISHABLE_PREFIX):
+        return "publishable key"
+    if key.startswith(SECRET_PREFIX):
+        return "secret key"
+    return "service_role key" if key and unverified_role(key) == "service_role" else "anon key"
 
 
 def json_body(response: httpx.Response) -> Any:
